@@ -1,0 +1,172 @@
+"""Sequential network container over registered layers, with flat parameter storage.
+
+Every parameter of every layer is a view into one flat vector (``flat_params``; gradients in
+``flat_grads``). Trainable parameters come first, frozen ones after, so an optimizer steps the
+slice ``trainable_params`` with one kernel call and frozen layers are never touched.
+"""
+
+import numpy as np
+
+from . import device as devices
+from .errors import DeviceError, ShapeError
+from .plugins import registry
+
+
+def walk(layers, prefix=""):
+    """(path, layer) for every layer and nested child, depth first."""
+    for layer in layers:
+        path = prefix + layer.label
+        yield path, layer
+        kids = layer.children()
+        if kids:
+            yield from walk(kids, path + "/")
+
+
+class Network:
+    """An ordered list of layers, built for one input shape, dtype and device."""
+
+    def __init__(self, layers):
+        self.layers = list(layers)
+        seen = set()
+        for index, layer in enumerate(self.layers):
+            layer.label = layer.label or f"{layer.name}{index}"
+            if layer.label in seen:
+                raise ValueError(f"two layers are named '{layer.label}'; layer names must be unique")
+            seen.add(layer.label)
+        self.built = False
+
+    # -- building ---------------------------------------------------------------------------
+    def build(self, input_shape, *, dtype=np.float32, device="cpu", seed=0, rng=None):
+        """Infer shapes, allocate the flat parameter vector, initialise it and place layers."""
+        self.dtype = np.dtype(dtype)
+        self.dev = devices.get(device) if isinstance(device, str) else device
+        self.rng = rng if rng is not None else np.random.default_rng(seed)
+        self.input_shape = tuple(int(s) for s in input_shape)
+        shape = self.input_shape
+        self.shapes = []
+        for index, layer in enumerate(self.layers):
+            try:
+                out = layer.build(shape)
+            except (ValueError, ShapeError) as exc:
+                raise ShapeError(
+                    f"layer {index} '{layer.label}' ({layer.name}) cannot take input shape "
+                    f"{shape}: {exc}"
+                ) from None
+            self.shapes.append((tuple(shape), tuple(out)))
+            shape = tuple(out)
+        self.output_shape = shape
+        self._allocate(seed)
+        self._place()
+        self.layers[0].input_grad = False
+        self.built = True
+        return self
+
+    def _allocate(self, seed):
+        entries = []  # (trainable, path, layer, decl)
+        for path, layer in walk(self.layers):
+            frozen = not layer.trainable or any(
+                not p.trainable for p in self._ancestors(path)
+            )
+            for decl in layer.declarations():
+                entries.append((not frozen, path, layer, decl))
+        entries.sort(key=lambda e: not e[0])  # stable: trainable first, spec order kept
+        sizes = [int(np.prod(d.shape)) for _, _, _, d in entries]
+        total = int(sum(sizes))
+        self.n_trainable = int(sum(s for (t, *_), s in zip(entries, sizes) if t))
+        host = np.zeros(total, self.dtype)
+        inits = registry("initializers")
+        init_rng = np.random.default_rng(np.random.SeedSequence([seed, 1]))
+        self.param_index = []  # (path, key, offset, shape, trainable)
+        offset = 0
+        for (trainable, path, layer, decl), size in zip(entries, sizes):
+            fn = inits.get(decl.init, path=f"{path}.{decl.key}.init")
+            values = fn(init_rng, decl.shape, decl.fan_in, decl.fan_out)
+            host[offset : offset + size] = np.asarray(values, np.float64).reshape(-1)
+            self.param_index.append((path, decl.key, offset, decl.shape, trainable))
+            offset += size
+        self.flat_params = self.dev.to_device(host)
+        self.flat_grads = self.dev.zeros(total, self.dtype)
+        self.trainable_params = self.flat_params[: self.n_trainable]
+        self.trainable_grads = self.flat_grads[: self.n_trainable]
+        layers = dict(walk(self.layers))
+        for path, key, offset, shape, _ in self.param_index:
+            size = int(np.prod(shape))
+            layer = layers[path]
+            layer.params[key] = self.flat_params[offset : offset + size].reshape(shape)
+            layer.grads[key] = self.flat_grads[offset : offset + size].reshape(shape)
+
+    def _ancestors(self, path):
+        layers = dict(walk(self.layers))
+        parts = path.split("/")
+        return [layers["/".join(parts[:i])] for i in range(1, len(parts))]
+
+    def _place(self):
+        for _, layer in walk(self.layers):
+            place(layer, self.dev, self.rng)
+
+    # -- running ----------------------------------------------------------------------------
+    def forward(self, x, *, train=False):
+        caches = []
+        for layer in self.layers:
+            x, cache = layer.forward(x, train=train)
+            caches.append(cache)
+        return x, caches
+
+    def backward(self, caches, dy):
+        for layer, cache in zip(reversed(self.layers), reversed(caches)):
+            dy = layer.backward(cache, dy)
+        return dy
+
+    def predict(self, x, batch_size=1000):
+        """Outputs for host array ``x`` (evaluation mode), returned on the host."""
+        outs = []
+        for start in range(0, len(x), batch_size):
+            xb = self.dev.to_device(np.ascontiguousarray(x[start : start + batch_size], self.dtype))
+            y, _ = self.forward(xb, train=False)
+            outs.append(self.dev.to_host(y))
+        return np.concatenate(outs) if outs else np.zeros((0,) + self.output_shape, self.dtype)
+
+    # -- parameters by name -----------------------------------------------------------------
+    def named_params(self):
+        """{layer path: {key: array}} views into the flat vector."""
+        out = {}
+        for path, layer in walk(self.layers):
+            if layer.params:
+                out[path] = dict(layer.params)
+        return out
+
+    def param_count(self):
+        return int(self.flat_params.shape[0])
+
+    def get_flat(self):
+        return self.dev.to_host(self.trainable_params).copy()
+
+    def set_flat(self, values):
+        self.dev.copy_(self.trainable_params, np.asarray(values, self.dtype))
+
+    def summary_rows(self):
+        """(name, type, output shape, parameter count, details) per top-level layer."""
+        rows = []
+        for layer, (_, out) in zip(self.layers, self.shapes):
+            count = sum(
+                int(np.prod(d.shape))
+                for _, sub in walk([layer])
+                for d in sub.declarations()
+            )
+            note = layer.describe()
+            if not layer.trainable:
+                note = (note + " frozen").strip()
+            rows.append((layer.label, layer.name, out, count, note))
+        return rows
+
+
+def place(component, dev, rng=None):
+    """Hand a layer/loss its device, kernel module and generator (used for every component)."""
+    try:
+        component.k = devices.kernels_for(component, dev)
+    except DeviceError:
+        raise
+    component.dev = dev
+    if rng is not None:
+        component.rng = rng
+    return component

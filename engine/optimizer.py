@@ -1,0 +1,42 @@
+"""The optimizer contract.
+
+An optimizer updates the network's flat vector of trainable parameters in place, given the flat
+gradient vector beside it. Per-parameter state lives in flat arrays named by ``slots`` (momentum's
+``velocity``, Adam's ``m`` and ``v``); the checkpoint stores them per layer and parameter name, and
+a resumed run gets them back bit for bit. Scalar state (a step counter) goes in ``scalars``.
+
+Subclasses set ``name``, ``kernels``, ``slots`` and implement ``step()``: typically one fused
+kernel call ``self.k.<name>_update(self.params, self.grads, *slots, hyper-parameters)``.
+Learning-rate schedules change ``self.lr`` between steps.
+"""
+
+from typing import ClassVar
+
+
+class Optimizer:
+    name: ClassVar[str] = ""
+    kernels: ClassVar[dict] = {}
+    slots: ClassVar[tuple] = ()
+    dev = k = None
+
+    def __init__(self, lr: float = 0.01):
+        if not lr > 0:
+            raise ValueError(f"lr must be positive, got {lr}")
+        self.lr = float(lr)
+        self.iterations = 0
+
+    def setup(self, params, grads, dev, kernels):
+        """Bind to the flat trainable parameter and gradient vectors and allocate slots."""
+        self.params, self.grads, self.dev, self.k = params, grads, dev, kernels
+        self.state = {slot: dev.zeros(params.shape, params.dtype) for slot in self.slots}
+
+    def step(self):
+        raise NotImplementedError
+
+    def scalars(self):
+        """Scalar state saved in checkpoints; restored with ``load_scalars``."""
+        return {"lr": self.lr, "iterations": self.iterations}
+
+    def load_scalars(self, scalars):
+        self.lr = float(scalars.get("lr", self.lr))
+        self.iterations = int(scalars.get("iterations", 0))

@@ -1,0 +1,1 @@
+"""Optimizers (placeholder until the optimizers plugin lands)."""

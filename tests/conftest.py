@@ -1,0 +1,39 @@
+"""Test configuration: CUDA simulator, hypothesis profiles, shared fixtures.
+
+CUDA kernels run in the Numba CUDA simulator unless ``REDES_REAL_CUDA=1`` (on a GPU machine run
+``REDES_REAL_CUDA=1 pytest -m cuda``). The variable must be set before numba is imported.
+"""
+
+import os
+from pathlib import Path
+
+if os.environ.get("REDES_REAL_CUDA") != "1":
+    os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
+
+import pytest  # noqa: E402
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+settings.register_profile("dev", max_examples=25, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("ci", max_examples=40, deadline=None, derandomize=True,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("sim", max_examples=8, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
+
+from engine import device  # noqa: E402
+
+if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
+    device.THREADS_PER_BLOCK = 8  # so multi-block and grid-stride paths run on tiny inputs
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)]
+
+
+@pytest.fixture
+def shared_data():
+    """../shared/data when present (MNIST, SEMEION), else skip with the reason."""
+    if not (SHARED_DATA / "mnist").is_dir():
+        pytest.skip(f"real dataset files not found at {SHARED_DATA}")
+    return SHARED_DATA
