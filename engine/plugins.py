@@ -24,6 +24,7 @@ DEFAULT_PLUGINS = (
     "plugins.initializers",
     "plugins.dense",
     "plugins.optimizers",
+    "plugins.backprop",
     "plugins.datasets",
 )
 ENTRY_POINT_GROUPS = ("redes", "redes.plugins")

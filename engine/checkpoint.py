@@ -1,0 +1,205 @@
+"""HDF5 checkpoints. The only module that touches h5py; layers hand over plain dicts.
+
+Layout (names, not indices, so files read well in ``h5ls`` and survive reordering)::
+
+    /                              attrs: format, format_version, engine_version, created,
+                                          spec_json (resolved spec), spec_text, source, dtype
+    /params/<layer>/<key>          one dataset per parameter, e.g. /params/dense0/w
+    /optim/<layer>/<key>/<slot>    optimizer slots, e.g. /optim/dense0/w/velocity
+    /optim                         attrs: type, scalars (JSON)
+    /layer_state/<layer>/<key>     non-parameter buffers (Layer.state())
+    /trainer                       attrs: epoch, step, rng_state, history, callbacks (JSON)
+
+Writes are atomic: a temporary file in the same directory is written, flushed, fsynced and
+renamed over the target, so a crash or kill mid-save never destroys the previous checkpoint.
+"""
+
+import datetime
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from . import __version__
+from .errors import CheckpointError
+from .network import walk
+
+FORMAT = "redes-checkpoint"
+FORMAT_VERSION = 1
+
+
+def save(run, path):
+    """Write ``run`` (network, optimizer, trainer state, history, spec) to ``path`` atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        with h5py.File(tmp, "w") as f:
+            _write(f, run)
+            f.flush()
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def _write(f, run):
+    net, dev = run.network, run.dev
+    f.attrs.update(
+        format=FORMAT, format_version=FORMAT_VERSION, engine_version=__version__,
+        created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        spec_json=run.spec.to_json(), spec_text=run.spec.text, source=run.spec.source,
+        dtype=str(net.dtype),
+    )
+    params = f.create_group("params")
+    for path, key, offset, shape, _ in net.param_index:
+        size = int(np.prod(shape))
+        params.create_dataset(f"{path}/{key}", data=dev.to_host(net.flat_params[offset : offset + size]).reshape(shape))
+    states = f.create_group("layer_state")
+    for path, layer in walk(net.layers):
+        for key, value in layer.state().items():
+            states.create_dataset(f"{path}/{key}", data=dev.to_host(value))
+    opt = run.optimizer
+    og = f.create_group("optim")
+    og.attrs.update(type=opt.name, scalars=json.dumps(opt.scalars()))
+    for slot, flat in opt.state.items():
+        host = dev.to_host(flat)
+        for path, key, offset, shape, trainable in net.param_index:
+            if trainable:
+                size = int(np.prod(shape))
+                og.create_dataset(f"{path}/{key}/{slot}", data=host[offset : offset + size].reshape(shape))
+    tg = f.create_group("trainer")
+    tg.attrs.update(
+        epoch=run.epoch, step=run.step,
+        rng_state=json.dumps(run.rng.bit_generator.state),
+        history=json.dumps(run.history),
+        callbacks=json.dumps([cb.state() for cb in run.callbacks]),
+        final=json.dumps(run.final_metrics or {}),
+    )
+
+
+def open_checkpoint(path):
+    """An open h5py.File of a redes checkpoint, or a CheckpointError saying what is wrong."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"checkpoint '{path}' does not exist.")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as exc:
+        raise CheckpointError(
+            f"'{path}' is not a readable HDF5 file ({exc}); it may be truncated or corrupt."
+        ) from None
+    if f.attrs.get("format") != FORMAT:
+        f.close()
+        raise CheckpointError(f"'{path}' is an HDF5 file but not a redes checkpoint (no '{FORMAT}' marker).")
+    if int(f.attrs.get("format_version", 0)) > FORMAT_VERSION:
+        f.close()
+        raise CheckpointError(f"'{path}' was written by a newer redes (format "
+                              f"{f.attrs['format_version']}); upgrade redes to read it.")
+    return f
+
+
+def read_spec(path):
+    """(spec dict, spec text, source) stored in a checkpoint."""
+    with open_checkpoint(path) as f:
+        return json.loads(f.attrs["spec_json"]), str(f.attrs.get("spec_text", "")), str(f.attrs.get("source", ""))
+
+
+def load(run, path, *, optimizer=True, trainer=True):
+    """Restore parameters (and optimizer/trainer state) of ``run`` from ``path``."""
+    with open_checkpoint(path) as f:
+        try:
+            load_params(run.network, f, path)
+            if optimizer:
+                _load_optimizer(run, f, path)
+            if trainer:
+                t = f["trainer"].attrs
+                run.epoch, run.step = int(t["epoch"]), int(t["step"])
+                run.rng.bit_generator.state = json.loads(t["rng_state"])
+                run.history = json.loads(t["history"])
+                for cb, state in zip(run.callbacks, json.loads(t["callbacks"])):
+                    cb.load_state(state)
+        except KeyError as exc:
+            raise CheckpointError(f"'{path}' is missing {exc}; it is incomplete or corrupt.") from None
+    return run
+
+
+def load_params(network, f, path, *, layers=None):
+    """Copy stored parameters into ``network`` by layer path and key, checking names and shapes.
+
+    ``layers`` restricts loading to those layer paths (transfer learning); otherwise every layer
+    of the network must be present with the same keys and shapes.
+    """
+    if "params" not in f:
+        raise CheckpointError(f"'{path}' holds no /params group.")
+    stored = f["params"]
+    wanted = {}
+    for lpath, key, offset, shape, _ in network.param_index:
+        if layers is None or lpath in layers:
+            wanted.setdefault(lpath, []).append((key, offset, shape))
+    dev = network.dev
+    for lpath, entries in wanted.items():
+        if lpath not in stored:
+            have = ", ".join(sorted(_layer_paths(stored))) or "none"
+            raise CheckpointError(f"'{path}' has no parameters for layer '{lpath}' (it has: {have}).")
+        group = stored[lpath]
+        keys = {k for k in group.keys() if isinstance(group[k], h5py.Dataset)}
+        expected = {key for key, _, _ in entries}
+        if keys != expected:
+            raise CheckpointError(
+                f"layer '{lpath}' in '{path}' has parameters {sorted(keys)}, the network expects "
+                f"{sorted(expected)}.")
+        for key, offset, shape in entries:
+            data = group[key]
+            if tuple(data.shape) != tuple(shape):
+                raise CheckpointError(
+                    f"layer '{lpath}' parameter '{key}' has shape {tuple(data.shape)} in '{path}' but "
+                    f"the network expects {tuple(shape)}.")
+            size = int(np.prod(shape))
+            dev.copy_(network.flat_params[offset : offset + size],
+                      np.asarray(data[()], network.dtype).reshape(-1))
+    if "layer_state" in f:
+        for lpath, layer in walk(network.layers):
+            if (layers is None or lpath in layers) and lpath in f["layer_state"]:
+                g = f["layer_state"][lpath]
+                layer.load_state({k: np.asarray(g[k][()]) for k in g.keys()})
+
+
+def _layer_paths(group, prefix=""):
+    for name, item in group.items():
+        if isinstance(item, h5py.Group):
+            if any(isinstance(v, h5py.Dataset) for v in item.values()):
+                yield prefix + name
+            yield from _layer_paths(item, prefix + name + "/")
+
+
+def _load_optimizer(run, f, path):
+    opt, net = run.optimizer, run.network
+    og = f["optim"]
+    if og.attrs["type"] != opt.name:
+        raise CheckpointError(f"'{path}' holds state of optimizer '{og.attrs['type']}', the run uses '{opt.name}'.")
+    opt.load_scalars(json.loads(og.attrs["scalars"]))
+    for slot, flat in opt.state.items():
+        host = np.zeros(flat.shape, flat.dtype)
+        for lpath, key, offset, shape, trainable in net.param_index:
+            if trainable:
+                name = f"{lpath}/{key}/{slot}"
+                if name not in og:
+                    raise CheckpointError(f"'{path}' lacks optimizer slot '{slot}' of layer '{lpath}' parameter '{key}'.")
+                size = int(np.prod(shape))
+                host[offset : offset + size] = np.asarray(og[name][()]).reshape(-1)
+        run.dev.copy_(flat, host)
+
+
+def load_weights(network, path, layers=None):
+    """Transfer learning: copy parameters of ``layers`` (all when None) from a checkpoint."""
+    with open_checkpoint(path) as f:
+        load_params(network, f, path, layers=layers)

@@ -1,0 +1,39 @@
+"""Progress bar for training (rich, which typer brings), updated a few times a second at most."""
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+
+class TrainingProgress:
+    """Context manager: one bar per epoch with samples, loss and samples/s."""
+
+    def __init__(self, console=None):
+        self.console = console or Console(stderr=True)
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]:.4f}"), TextColumn("{task.fields[rate]:>9,.0f} samples/s"),
+            TimeElapsedColumn(), console=self.console, transient=False,
+        )
+
+    def __enter__(self):
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self.progress.__exit__(*exc)
+
+    def start_epoch(self, epoch, epochs, n):
+        import time
+
+        self._t0 = time.perf_counter()
+        return self.progress.add_task(f"epoch {epoch + 1}/{epochs}", total=n, loss=float("nan"), rate=0.0)
+
+    def advance(self, task, done, loss):
+        import time
+
+        elapsed = time.perf_counter() - self._t0
+        self.progress.update(task, completed=done, loss=loss, rate=done / elapsed if elapsed else 0.0)
+
+    def end_epoch(self, task, metrics):
+        total = self.progress.tasks[-1].total
+        self.progress.update(task, completed=total, loss=metrics["loss"], rate=metrics["samples_per_sec"])

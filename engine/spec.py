@@ -1,0 +1,315 @@
+"""Spec files: TOML -> validated ``RunSpec`` -> components built from the registries.
+
+Everything is checked before any work starts. Errors name the file, the field path
+(``model.layers[2].units``), what was given, what was expected, and the closest registered name.
+
+Layout of a spec (every section but ``model`` has defaults)::
+
+    seed = 0
+    [data]        type = "<dataset>", dataset keys, plus validation / validation_from /
+                  preprocess / pca_components / train_subset (engine keys, see DATA_KEYS)
+    [model]       layers = [ { type = "<layer>", <constructor keys> }, ... ]
+    [loss]        type = "<loss>", constructor keys
+    [optimizer]   type = "<optimizer>", constructor keys
+    [trainer]     type = "<trainer>", constructor keys (epochs, batch_size, shuffle, ...)
+    [checkpoint]  path = "runs/x.h5", every = 1 (epochs)
+    [[callbacks]] type = "<callback>", constructor keys
+
+``type`` is the only reserved key of a component table (and ``name`` for layers); every other
+key is a keyword argument of the registered class's ``__init__``, spelt the same way.
+"""
+
+import copy
+import difflib
+import inspect
+import json
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import SpecError
+from .plugins import registry
+
+SECTIONS = ("seed", "name", "description", "data", "model", "loss", "optimizer", "trainer",
+            "checkpoint", "callbacks")
+DATA_KEYS = {"validation", "validation_from", "preprocess", "pca_components", "train_subset"}
+CHECKPOINT_KEYS = {"path": str, "every": int}
+DEFAULTS = {
+    "seed": 0,
+    "data": {"type": "digits"},
+    "loss": {"type": "softmax_cross_entropy"},
+    "optimizer": {"type": "sgd", "lr": 0.1},
+    "trainer": {"type": "backprop"},
+    "checkpoint": {},
+    "callbacks": [],
+}
+
+
+@dataclass
+class RunSpec:
+    """A validated spec: plain dicts (after overrides), plus where it came from."""
+
+    raw: dict
+    source: str = "<spec>"
+    text: str = ""
+    overrides: list = field(default_factory=list)
+
+    @property
+    def seed(self):
+        return int(self.raw["seed"])
+
+    def section(self, name):
+        return self.raw[name]
+
+    def to_json(self):
+        return json.dumps(self.raw, sort_keys=True)
+
+
+# -- loading ------------------------------------------------------------------------------------
+def load_spec(path, overrides=()):
+    """Read, override and validate a spec file; raise SpecError on any problem."""
+    path = Path(path)
+    source = str(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise SpecError("spec file not found.", source=source) from None
+    except OSError as exc:
+        raise SpecError(f"cannot read the spec file: {exc.strerror}.", source=source) from None
+    return parse_spec(text, source=source, overrides=overrides)
+
+
+def parse_spec(text, *, source="<spec>", overrides=()):
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(f"not valid TOML: {exc}.", source=source) from None
+    return spec_from_dict(raw, source=source, text=text, overrides=overrides)
+
+
+def spec_from_dict(raw, *, source="<spec>", text="", overrides=()):
+    raw = copy.deepcopy(raw)
+    for item in overrides:
+        apply_override(raw, item, source)
+    raw = _with_defaults(raw, source)
+    spec = RunSpec(raw=raw, source=source, text=text, overrides=list(overrides))
+    validate(spec)
+    return spec
+
+
+def _with_defaults(raw, source):
+    for key in raw:
+        if key not in SECTIONS:
+            close = difflib.get_close_matches(key, SECTIONS, n=1)
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            raise SpecError(f"unknown top-level key '{key}'.{hint} Accepted: {', '.join(SECTIONS)}.",
+                            source=source, path=key)
+    if "model" not in raw:
+        raise SpecError("missing the [model] section (a list of layers).", source=source, path="model")
+    out = {}
+    for key, default in DEFAULTS.items():
+        value = raw.get(key, copy.deepcopy(default))
+        out[key] = value
+    for key in ("name", "description"):
+        if key in raw:
+            out[key] = raw[key]
+    out["model"] = raw["model"]
+    return out
+
+
+# -- overrides ------------------------------------------------------------------------------------
+def parse_value(text):
+    """A TOML value (``0.01``, ``true``, ``[1, 2]``, ``"relu"``) or, failing that, a bare string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def _split_path(dotted):
+    parts = []
+    for piece in dotted.split("."):
+        while "[" in piece:
+            head, _, rest = piece.partition("[")
+            index, _, piece = rest.partition("]")
+            if head:
+                parts.append(head)
+            parts.append(int(index))
+        if piece:
+            parts.append(int(piece) if piece.isdigit() else piece)
+    return parts
+
+
+def apply_override(raw, item, source="<spec>"):
+    """Apply ``section.key=value`` (``model.layers[0].units=64`` works too) to ``raw``."""
+    if "=" not in item:
+        raise SpecError(f"override '{item}' is not of the form key.path=value.", source=source)
+    dotted, _, value = item.partition("=")
+    dotted = dotted.strip()
+    try:
+        parts = _split_path(dotted)
+    except ValueError:
+        raise SpecError(f"override path '{dotted}' is malformed.", source=source) from None
+    target = raw
+    for i, part in enumerate(parts[:-1]):
+        try:
+            target = target[part]
+        except (KeyError, IndexError, TypeError):
+            if isinstance(part, str) and isinstance(target, dict):
+                target = target.setdefault(part, {})
+            else:
+                where = ".".join(str(p) for p in parts[: i + 1])
+                raise SpecError(f"override '{item}': there is no '{where}' in the spec.",
+                                source=source) from None
+    last = parts[-1]
+    try:
+        target[last] = parse_value(value.strip())
+    except (IndexError, TypeError):
+        raise SpecError(f"override '{item}': cannot set '{dotted}'.", source=source) from None
+
+
+# -- validation -----------------------------------------------------------------------------------
+def _type_name(annotation):
+    if annotation is inspect.Parameter.empty:
+        return "any"
+    if isinstance(annotation, type):
+        return {"str": "a string", "int": "an integer", "float": "a number", "bool": "true or false",
+                "list": "a list", "dict": "a table"}.get(annotation.__name__, annotation.__name__)
+    args = typing.get_args(annotation)
+    if args:
+        names = [_type_name(a) for a in args if a is not type(None)]
+        if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+            return " or ".join(names)
+        if typing.get_origin(annotation) is typing.Literal:
+            return " or ".join(repr(a) for a in args)
+    return str(annotation)
+
+
+def type_ok(value, annotation):
+    """Does a TOML value fit a constructor annotation (int for float is fine; bool is not int)?"""
+    if annotation is inspect.Parameter.empty or annotation is typing.Any:
+        return True
+    origin = typing.get_origin(annotation)
+    if origin is typing.Literal:
+        return value in typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return any(type_ok(value, a) for a in typing.get_args(annotation))
+    if annotation is type(None):
+        return value is None
+    if origin in (list, tuple):
+        return isinstance(value, (list, tuple))
+    if origin is dict:
+        return isinstance(value, dict)
+    if annotation is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if annotation is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(annotation, type):
+        return isinstance(value, annotation)
+    return True
+
+
+def check_kwargs(cls, table, *, path, source, reserved=("type",)):
+    """Keys of ``table`` against ``cls.__init__``'s signature: unknown, missing, wrong type."""
+    sig = inspect.signature(cls.__init__)
+    try:
+        hints = typing.get_type_hints(cls.__init__)
+    except Exception:
+        hints = {}
+    params = {n: p for n, p in sig.parameters.items()
+              if n != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    open_ended = any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
+    kwargs = {k: v for k, v in table.items() if k not in reserved}
+    for key, value in kwargs.items():
+        if key not in params:
+            if open_ended:
+                continue
+            close = difflib.get_close_matches(key, params, n=1)
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            accepted = ", ".join(params) or "none"
+            raise SpecError(f"unknown key '{key}' for {cls.name}.{hint} Accepted: {accepted}.",
+                            source=source, path=f"{path}.{key}")
+        annotation = hints.get(key, params[key].annotation)
+        if not type_ok(value, annotation):
+            raise SpecError(
+                f"{key} = {value!r} has the wrong type: expected {_type_name(annotation)}.",
+                source=source, path=f"{path}.{key}")
+    for name, p in params.items():
+        if p.default is inspect.Parameter.empty and name not in kwargs:
+            raise SpecError(f"missing required key '{name}' for {cls.name}.",
+                            source=source, path=f"{path}.{name}")
+    return kwargs
+
+
+def construct(kind, table, *, path, source="<spec>", reserved=("type",)):
+    """Look up ``table['type']`` in the ``kind`` registry and instantiate it with its keys."""
+    if not isinstance(table, dict):
+        raise SpecError(f"expected a table with a 'type' key, got {table!r}.", source=source, path=path)
+    if "type" not in table:
+        raise SpecError(f"missing 'type': which registered {kind[:-1]} to use.",
+                        source=source, path=f"{path}.type")
+    cls = registry(kind).get(table["type"], path=f"{path}.type", source=source)
+    kwargs = check_kwargs(cls, table, path=path, source=source, reserved=reserved)
+    try:
+        return cls(**kwargs)
+    except (ValueError, TypeError) as exc:
+        raise SpecError(f"{exc}", source=source, path=path) from None
+
+
+def build_layers(tables, *, path="model.layers", source="<spec>"):
+    """Layer instances for a list of layer tables (also used by composite layers)."""
+    if not isinstance(tables, list) or not tables:
+        raise SpecError("expected a non-empty list of layer tables.", source=source, path=path)
+    layers = []
+    for i, table in enumerate(tables):
+        layer = construct("layers", table, path=f"{path}[{i}]", source=source,
+                          reserved=("type", "name"))
+        if isinstance(table, dict) and "name" in table:
+            if not isinstance(table["name"], str) or not table["name"].replace("_", "").isalnum():
+                raise SpecError(f"name = {table['name']!r}: use letters, digits and underscores.",
+                                source=source, path=f"{path}[{i}].name")
+            layer.label = table["name"]
+        layers.append(layer)
+    labels = [layer.label for layer in layers if layer.label]
+    dupes = {n for n in labels if labels.count(n) > 1}
+    if dupes:
+        raise SpecError(f"layer names must be unique; repeated: {', '.join(sorted(dupes))}.",
+                        source=source, path=path)
+    return layers
+
+
+def validate(spec):
+    """Check every section against the registries without loading data or allocating."""
+    raw, source = spec.raw, spec.source
+    if not isinstance(raw["seed"], int) or isinstance(raw["seed"], bool):
+        raise SpecError(f"seed = {raw['seed']!r}: expected an integer.", source=source, path="seed")
+    model = raw["model"]
+    if not isinstance(model, dict) or "layers" not in model:
+        raise SpecError("expected [model] with a 'layers' list.", source=source, path="model")
+    extra = set(model) - {"layers", "input_shape", "dtype"}
+    if extra:
+        raise SpecError(f"unknown key '{sorted(extra)[0]}'. Accepted: layers, input_shape, dtype.",
+                        source=source, path=f"model.{sorted(extra)[0]}")
+    build_layers(model["layers"], source=source)
+    for kind, section in (("losses", "loss"), ("optimizers", "optimizer"), ("trainers", "trainer")):
+        construct(kind, raw[section], path=section, source=source)
+    data = raw["data"]
+    dataset_table = {k: v for k, v in data.items() if k not in DATA_KEYS}
+    construct("datasets", dataset_table, path="data", source=source)
+    ckpt = raw["checkpoint"]
+    if not isinstance(ckpt, dict):
+        raise SpecError("expected a table.", source=source, path="checkpoint")
+    for key, value in ckpt.items():
+        if key not in CHECKPOINT_KEYS:
+            raise SpecError(f"unknown key '{key}'. Accepted: path, every.", source=source,
+                            path=f"checkpoint.{key}")
+        if not type_ok(value, CHECKPOINT_KEYS[key]):
+            raise SpecError(f"{key} = {value!r}: expected {_type_name(CHECKPOINT_KEYS[key])}.",
+                            source=source, path=f"checkpoint.{key}")
+    if not isinstance(raw["callbacks"], list):
+        raise SpecError("expected an array of tables: [[callbacks]].", source=source, path="callbacks")
+    for i, table in enumerate(raw["callbacks"]):
+        construct("callbacks", table, path=f"callbacks[{i}]", source=source)
+    return spec
