@@ -1,22 +1,27 @@
 """Dense family: affine layers, activations, dropout and the classic losses.
 
-Shapes: x, y are (batch, features); activations accept any shape (they work on flat views).
-Adding a layer here takes a class in ``layers.py``, a kernel pair in ``cpu_kernels.py`` /
-``cuda_kernels.py`` (scalar math in ``_math.py``) and one ``register`` line below.
+Shapes: x, y are (batch, features); elementwise activations and dropout accept any shape (they
+work on flat views), softmax works over the last axis. Adding a layer here takes a class in
+``layers.py``, a kernel pair in ``cpu_kernels.py`` / ``cuda_kernels.py`` (math in ``_math.py``)
+and one ``register`` line below.
 """
 
 from engine import hookimpl
 
-from .layers import Dense, Sigmoid
-from .losses import SoftmaxCrossEntropy
+from .layers import Dense, Dropout, Identity, LeCunTanh, ReLU, Sigmoid, Softmax, Tanh
+from .losses import MSE, BinaryCrossEntropy, SoftmaxCrossEntropy
+
+LAYERS = (Dense, Sigmoid, Tanh, LeCunTanh, ReLU, Identity, Softmax, Dropout)
+LOSSES = (SoftmaxCrossEntropy, MSE, BinaryCrossEntropy)
 
 
 @hookimpl
 def register_layers(register):
-    register(Dense)
-    register(Sigmoid)
+    for cls in LAYERS:
+        register(cls)
 
 
 @hookimpl
 def register_losses(register):
-    register(SoftmaxCrossEntropy)
+    for cls in LOSSES:
+        register(cls)

@@ -1,4 +1,4 @@
-"""Dense family layers: affine maps and elementwise activations; x, y: (batch, features)."""
+"""Dense family layers: affine maps, activations and dropout; x, y: (batch, features)."""
 
 from engine import Layer
 
@@ -27,7 +27,10 @@ class Dense(Layer):
 
     def build(self, input_shape):
         if len(input_shape) != 1:
-            raise ValueError(f"dense expects (features,) per sample; add a flatten layer first")
+            raise ValueError(
+                f"dense expects (features,) per sample, got {tuple(input_shape)}; "
+                "add a flatten layer first"
+            )
         n_in = input_shape[0]
         self.declare("w", (n_in, self.units), self.init, fan_in=n_in, fan_out=self.units)
         if self.use_bias:
@@ -66,8 +69,12 @@ class Dense(Layer):
 
 
 class Activation(Layer):
-    """Elementwise nonlinearity y = f(x), any shape; subclasses name ``fn`` and whether the
-    backward kernel wants the input x or the output y (``grad_from``)."""
+    """Elementwise nonlinearity y = f(x), any shape; subclasses name ``fn`` (kernels
+    ``<fn>_forward(x, y)`` / ``<fn>_backward(cache, dy, dx)`` on flat views) and whether the
+    backward kernel wants the input x or the output y (``grad_from``).
+
+    Spec keys: none besides ``trainable``. Input and output: any (batch, ...) shape.
+    """
 
     kernels = KERNELS
     fn = ""
@@ -82,12 +89,111 @@ class Activation(Layer):
         return y, (x if self.grad_from == "x" else y)
 
     def backward(self, cache, dy):
+        if not self.input_grad:
+            return None
         dx = self.dev.empty_like(dy)
         getattr(self.k, f"{self.fn}_backward")(cache.reshape(-1), dy.reshape(-1), dx.reshape(-1))
         return dx
 
 
 class Sigmoid(Activation):
-    """y = 1 / (1 + exp(-x))."""
+    """y = 1 / (1 + exp(-x)); dx = dy * y * (1 - y)."""
 
     name = fn = "sigmoid"
+
+
+class Tanh(Activation):
+    """y = tanh(x); dx = dy * (1 - y^2)."""
+
+    name = fn = "tanh"
+
+
+class LeCunTanh(Activation):
+    """LeCun's scaled tanh (Efficient BackProp): y = 1.7159 tanh(2x/3), so f(+-1) = +-1;
+    dx = dy * (2/3) * (1.7159 - y^2 / 1.7159)."""
+
+    name = fn = "lecun_tanh"
+
+
+class ReLU(Activation):
+    """y = max(x, 0); dx = dy where x > 0, else 0 (the subgradient at the kink is 0)."""
+
+    name = fn = "relu"
+
+
+class Identity(Activation):
+    """y = x; dx = dy. Passes arrays through without copying (a named no-op for specs, e.g. a
+    linear output layer for ``mse``)."""
+
+    name = "identity"
+
+    def forward(self, x, *, train=False):
+        return x, None
+
+    def backward(self, cache, dy):
+        return dy if self.input_grad else None
+
+
+class Softmax(Activation):
+    """Row-wise softmax over the last axis: y[r] = exp(x[r] - max x[r]) / sum exp(x[r] - max x[r]),
+    stable for any logits; backward is the Jacobian-vector product dx = y * (dy - <y, dy>).
+
+    Input and output: (batch, k) (leading axes before the last are folded into rows). Prefer the
+    fused ``softmax_cross_entropy`` loss over ``softmax`` + a separate log loss for training.
+    """
+
+    name = fn = "softmax"
+
+    def forward(self, x, *, train=False):
+        y = self.dev.empty_like(x)
+        self.k.softmax_forward(_rows(x), _rows(y))
+        return y, y
+
+    def backward(self, y, dy):
+        if not self.input_grad:
+            return None
+        dx = self.dev.empty_like(dy)
+        self.k.softmax_backward(_rows(y), _rows(dy), _rows(dx))
+        return dx
+
+
+def _rows(a):
+    return a if a.ndim == 2 else a.reshape(-1, a.shape[-1])
+
+
+class Dropout(Layer):
+    """Inverted dropout: in training y = x * mask / keep with mask = (u < keep) for fresh
+    uniforms u ~ U[0, 1) from ``self.rng`` (one per element, drawn on the host so CPU and CUDA
+    agree); at evaluation y = x, so no rescaling is needed at test time.
+
+    Spec keys: ``keep`` (keep probability p in (0, 1]; 1 disables dropout). Input and output:
+    any (batch, ...) shape. The cache holds the uniforms; backward is dx = dy * mask / keep.
+    """
+
+    name = "dropout"
+    kernels = KERNELS
+
+    def __init__(self, keep: float = 0.5, trainable: bool = True):
+        if not 0.0 < keep <= 1.0:
+            raise ValueError(f"keep must be a probability in (0, 1], got {keep}")
+        self.keep, self.trainable = float(keep), trainable
+
+    def forward(self, x, *, train=False):
+        if not train or self.keep == 1.0:
+            return x, None
+        u = self.dev.to_device(self.rng.random(x.size, dtype=x.dtype))
+        y = self.dev.empty_like(x)
+        self.k.dropout_forward(x.reshape(-1), u, self.keep, y.reshape(-1))
+        return y, u
+
+    def backward(self, u, dy):
+        if not self.input_grad:
+            return None
+        if u is None:  # evaluation-mode (or keep = 1) forward: the identity
+            return dy
+        dx = self.dev.empty_like(dy)
+        self.k.dropout_backward(u, dy.reshape(-1), self.keep, dx.reshape(-1))
+        return dx
+
+    def describe(self):
+        return f"keep={self.keep:g}"
