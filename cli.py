@@ -1,0 +1,199 @@
+"""The ``redes`` command line: thin wrappers over importable functions in ``engine``."""
+
+import functools
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(no_args_is_help=True, add_completion=False,
+                  help="redes: train and inspect neural networks described by TOML spec files.")
+err = Console(stderr=True)
+out = Console()
+
+SpecArg = Annotated[Path, typer.Argument(help="TOML spec file", show_default=False)]
+CheckpointArg = Annotated[Path, typer.Argument(help="HDF5 checkpoint (.h5)", show_default=False)]
+SetOpt = Annotated[Optional[list[str]], typer.Option("--set", help="override, e.g. optimizer.lr=0.01 (repeatable)")]
+SeedOpt = Annotated[Optional[int], typer.Option(help="random seed (overrides the spec's)")]
+DeviceOpt = Annotated[str, typer.Option(help="cpu or cuda")]
+DataDirOpt = Annotated[Optional[Path], typer.Option(help="data directory (else $REDES_DATA, else the user cache)")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="print the final metrics as one JSON object on stdout")]
+PluginOpt = Annotated[Optional[list[str]], typer.Option("--plugin", help="extra plugin module to register (repeatable)")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar or epoch lines")]
+
+
+def handle_errors(fn):
+    """Report RedesError as one paragraph on stderr with a non-zero exit, never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        from engine.errors import RedesError
+
+        try:
+            return fn(*args, **kwargs)
+        except RedesError as exc:
+            err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            err.print("[bold yellow]interrupted:[/] the last checkpoint written (if any) is intact; "
+                      "continue with `redes resume CHECKPOINT`.", highlight=False)
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def _load(spec, set_, seed, plugins):
+    from engine import plugins as plugin_manager
+    from engine.spec import load_spec
+
+    for module in plugins or []:
+        plugin_manager.add_plugin(module)
+    overrides = list(set_ or [])
+    if seed is not None:
+        overrides.append(f"seed={seed}")
+    return load_spec(spec, overrides)
+
+
+def _report(metrics, as_json, title="results"):
+    if as_json:
+        print(json.dumps(metrics, sort_keys=True))
+        return
+    table = Table(title=title, show_header=False)
+    for key, value in metrics.items():
+        table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
+    out.print(table)
+
+
+def _train(run, json_, quiet):
+    from engine.loop import fit
+    from engine.progress import TrainingProgress
+
+    if quiet:
+        return fit(run)
+    log = (lambda line: err.print(line, highlight=False))
+    if err.is_terminal:
+        with TrainingProgress(err) as progress:
+            return fit(run, progress=progress)
+    return fit(run, log=log)
+
+
+@app.command()
+@handle_errors
+def run(spec: SpecArg, seed: SeedOpt = None, device: DeviceOpt = "cpu", set_: SetOpt = None,
+        data_dir: DataDirOpt = None,
+        out: Annotated[Optional[Path], typer.Option(help="checkpoint path (overrides checkpoint.path)")] = None,
+        json_: JsonOpt = False, plugin: PluginOpt = None, quiet: QuietOpt = False):
+    """Train the network described by SPEC, evaluate it on the test split, save the checkpoint."""
+    from engine.loop import build_run
+
+    run_ = build_run(_load(spec, set_, seed, plugin), device=device, data_dir=data_dir)
+    if out is not None:
+        run_.checkpoint_path = str(out)
+    metrics = _train(run_, json_, quiet)
+    if run_.checkpoint_path and not json_:
+        err.print(f"checkpoint: {run_.checkpoint_path}", highlight=False)
+    _report(metrics, json_)
+
+
+@app.command()
+@handle_errors
+def validate(spec: SpecArg, set_: SetOpt = None, device: DeviceOpt = "cpu", plugin: PluginOpt = None):
+    """Check SPEC: load it, build every component and run one forward pass on zeros."""
+    from engine.validate import dry_run
+
+    shape = dry_run(_load(spec, set_, None, plugin), device=device)
+    out.print(f"{spec}: ok (output shape {shape})", highlight=False)
+
+
+@app.command()
+@handle_errors
+def show(spec: SpecArg, set_: SetOpt = None, plugin: PluginOpt = None):
+    """Print the network of SPEC: every layer's output shape and parameter count."""
+    from engine.loop import build_run
+
+    run_ = build_run(_load(spec, set_, None, plugin), load_data=False)
+    net = run_.network
+    table = Table(title=f"{spec}  (input {net.input_shape})")
+    for col in ("layer", "type", "output shape", "params", "notes"):
+        table.add_column(col, justify="right" if col == "params" else "left")
+    for name, kind, shape, count, note in net.summary_rows():
+        table.add_row(name, kind, str(shape), f"{count:,}", note)
+    out.print(table)
+    trainable = net.n_trainable
+    out.print(f"parameters: {net.param_count():,} ({trainable:,} trainable)  "
+              f"loss: {run_.loss.name}  optimizer: {run_.optimizer.name}  trainer: {run_.trainer.name}",
+              highlight=False)
+
+
+@app.command()
+@handle_errors
+def plugins():
+    """List every registered component, the plugin providing it and whether it has CUDA kernels."""
+    from engine import plugins as plugin_manager
+
+    table = Table(title="registered components")
+    for col in ("kind", "name", "plugin", "cuda"):
+        table.add_column(col)
+    for kind, reg in plugin_manager.registries().items():
+        for name, obj in reg.items():
+            kernels = getattr(obj, "kernels", None)
+            cuda = "-" if kernels is None else ("yes" if "cuda" in (kernels or {}) else "no")
+            table.add_row(kind, name, plugin_manager.provider(obj), cuda)
+    out.print(table)
+    for name, reason in plugin_manager.load_failures:
+        err.print(f"[yellow]plugin {name} failed to load:[/] {reason}", highlight=False)
+
+
+@app.command("eval")
+@handle_errors
+def eval_(checkpoint: CheckpointArg, device: DeviceOpt = "cpu", data_dir: DataDirOpt = None,
+          json_: JsonOpt = False):
+    """Evaluate a checkpoint on its spec's validation and test splits."""
+    from engine.resume import evaluate_checkpoint
+
+    _report(evaluate_checkpoint(checkpoint, device=device, data_dir=data_dir), json_, title=str(checkpoint))
+
+
+@app.command()
+@handle_errors
+def resume(checkpoint: CheckpointArg, device: DeviceOpt = "cpu", data_dir: DataDirOpt = None,
+           json_: JsonOpt = False, quiet: QuietOpt = False):
+    """Continue an interrupted run from CHECKPOINT (same weights as an uninterrupted run)."""
+    from engine.resume import run_from_checkpoint
+
+    run_ = run_from_checkpoint(checkpoint, device=device, data_dir=data_dir)
+    metrics = _train(run_, json_, quiet)
+    _report(metrics, json_)
+
+
+@app.command()
+@handle_errors
+def bench(workload: Annotated[str, typer.Argument(help="workload: mlp")] = "mlp",
+          batch: Annotated[list[int], typer.Option(help="batch size (repeatable)")] = [10, 128],
+          reps: Annotated[int, typer.Option(help="timed epochs (median reported)")] = 3,
+          n: Annotated[int, typer.Option(help="samples per epoch")] = 60000,
+          device: DeviceOpt = "cpu", json_: JsonOpt = False,
+          cold: Annotated[bool, typer.Option(help="also measure JIT compile time with an empty Numba cache")] = True):
+    """Time training epochs of a standard workload (synthetic MNIST-shaped data)."""
+    from engine.bench import run_bench
+
+    for b in batch:
+        result = run_bench(workload, batch=b, reps=reps, n=n, device=device, cold=cold)
+        if json_:
+            print(json.dumps(result, sort_keys=True), flush=True)
+        else:
+            out.print(f"{result['workload']} batch {b}: {result['samples_per_sec']:,.0f} samples/s "
+                      f"(median of {reps} epochs; {result['seconds_per_epoch']:.3f} s/epoch), "
+                      f"first-call compile {result['compile_seconds']:.2f} s", highlight=False)
+
+
+def main():
+    app()
+
+
+if __name__ == "__main__":
+    main()

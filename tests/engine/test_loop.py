@@ -1,0 +1,104 @@
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from helpers import TINY  # noqa: E402
+
+from engine import Callback, checkpoint as ckpt, hookimpl  # noqa: E402
+from engine.errors import DivergenceError, SpecError  # noqa: E402
+from engine.loop import build_run, fit  # noqa: E402
+from engine.spec import parse_spec  # noqa: E402
+
+
+def make(overrides=()):
+    return build_run(parse_spec(TINY, source="tiny.toml", overrides=overrides))
+
+
+def test_training_reduces_loss_and_reports_metrics():
+    run = make()
+    final = fit(run)
+    losses = [h["loss"] for h in run.history]
+    assert losses[-1] < losses[0] / 2
+    assert set(final) >= {"test_accuracy", "test_loss", "val_accuracy", "epochs", "steps"}
+    assert final["test_accuracy"] > 0.85
+    assert run.step == 4 * int(np.ceil(len(run.splits.x_train) / 32))
+
+
+@pytest.mark.parametrize("batch", [1, "full"])
+def test_online_and_full_batch_modes(batch):
+    value = '"full"' if batch == "full" else str(batch)
+    run = make([f"trainer.batch_size={value}", "trainer.epochs=1"])
+    fit(run)
+    n = len(run.splits.x_train)
+    assert run.step == (n if batch == 1 else 1)
+
+
+def test_same_seed_same_weights_different_seed_differs():
+    a, b, c = make(), make(), make(["seed=1"])
+    for r in (a, b, c):
+        fit(r)
+    assert np.array_equal(a.network.flat_params, b.network.flat_params)
+    assert not np.array_equal(a.network.flat_params, c.network.flat_params)
+
+
+def test_divergence_stops_with_clear_error_and_keeps_checkpoint(tmp_path):
+    run = make(["optimizer.lr=1e30", "optimizer.momentum=0.0"])
+    path = tmp_path / "d.h5"
+    # one good epoch at a sane rate first, so a checkpoint exists
+    run.optimizer.lr = 0.05
+    run.trainer.epochs = 1
+    fit(run, out=path)
+    saved = path.read_bytes()
+    run.optimizer.lr = 1e30
+    run.trainer.epochs = 3
+    with pytest.raises(DivergenceError) as info:
+        fit(run, out=path)
+    msg = str(info.value)
+    assert "diverged" in msg and "epoch 2" in msg and str(path) in msg
+    assert path.read_bytes() == saved
+    ckpt.open_checkpoint(path).close()
+
+
+def test_callbacks_receive_lifecycle_and_can_stop():
+    seen = []
+
+    class Stopper(Callback):
+        name = "stopper"
+
+        @hookimpl
+        def on_fit_start(self, run):
+            seen.append("start")
+
+        @hookimpl
+        def on_epoch_end(self, run, epoch, metrics):
+            seen.append(("epoch", epoch, round(metrics["loss"], 6) > 0))
+            if epoch == 1:
+                run.stop = True
+
+        @hookimpl
+        def on_batch_end(self, run, step, loss):
+            seen.append("batch")
+
+        @hookimpl
+        def on_fit_end(self, run, metrics):
+            seen.append("end")
+
+    run = make()
+    run.callbacks.append(Stopper())
+    fit(run)
+    assert run.epoch == 2
+    assert seen[0] == "start" and seen[-1] == "end"
+    assert ("epoch", 1, True) in seen and "batch" in seen
+
+
+def test_output_size_must_match_classes():
+    with pytest.raises(SpecError, match="10 classes"):
+        make(["model.layers[3].units=7"])
+
+
+def test_dense_on_image_input_is_a_spec_error():
+    with pytest.raises(SpecError, match="model.layers.*dense0.*flatten"):
+        make(["data.flatten=false"])

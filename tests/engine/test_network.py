@@ -1,0 +1,58 @@
+import numpy as np
+import pytest
+
+from engine.network import Network
+from engine.plugins import registry
+from engine.testing import GradcheckError, gradcheck_network
+
+
+def layers(*tables):
+    reg = registry("layers")
+    return [reg.get(t.pop("type"))(**t) for t in tables]
+
+
+def test_flat_parameter_views_share_memory():
+    net = Network(layers({"type": "dense", "units": 3}, {"type": "sigmoid"},
+                         {"type": "dense", "units": 2})).build((4,))
+    assert net.param_count() == 4 * 3 + 3 + 3 * 2 + 2
+    net.flat_params[:] = 7.0
+    assert np.all(net.layers[0].params["w"] == 7.0)
+    assert np.shares_memory(net.layers[2].grads["b"], net.flat_grads)
+
+
+def test_frozen_layers_sit_outside_trainable_slice():
+    net = Network(layers({"type": "dense", "units": 3, "trainable": False}, {"type": "sigmoid"},
+                         {"type": "dense", "units": 2})).build((4,))
+    assert net.n_trainable == 3 * 2 + 2
+    assert np.shares_memory(net.layers[2].params["w"], net.trainable_params)
+    assert not np.shares_memory(net.layers[0].params["w"], net.trainable_params)
+
+
+def test_whole_network_gradcheck_and_it_bites():
+    net = Network(layers({"type": "dense", "units": 5}, {"type": "tanh"},
+                         {"type": "dense", "units": 3})).build((4,), dtype=np.float64)
+    net.layers[0].input_grad = True
+    loss = registry("losses").get("softmax_cross_entropy")()
+    from engine.network import place
+
+    place(loss, net.dev)
+    rng = np.random.default_rng(0)
+    x, t = rng.standard_normal((6, 4)), rng.integers(0, 3, 6)
+    assert gradcheck_network(net, loss, x, t)
+    original = net.layers[2].backward
+
+    def broken(cache, dy):
+        dx = original(cache, dy)
+        net.layers[2].grads["w"][0, 0] += 0.1
+        return dx
+
+    net.layers[2].backward = broken
+    with pytest.raises(GradcheckError):
+        gradcheck_network(net, loss, x, t)
+
+
+def test_duplicate_layer_names_rejected():
+    a, b = layers({"type": "sigmoid"}, {"type": "sigmoid"})
+    a.label = b.label = "same"
+    with pytest.raises(ValueError, match="unique"):
+        Network([a, b])
