@@ -1,5 +1,7 @@
 """SEMEION handwritten digits (UCI): 1593 binary 16x16 images, 10 classes."""
 
+import warnings
+
 import numpy as np
 
 from engine import Dataset
@@ -15,7 +17,9 @@ MD5 = "cb545d371d2ce14ec121470795a77432"
 def read_semeion(path):
     """(x float32 (n, 256) in {0, 1}, y int64 (n,)) from ``semeion.data``; DataError if malformed."""
     try:
-        table = np.loadtxt(path, dtype=np.float32, ndmin=2)
+        with warnings.catch_warnings():  # an empty file is reported below, as a DataError
+            warnings.simplefilter("ignore", UserWarning)
+            table = np.loadtxt(path, dtype=np.float32, ndmin=2)
     except (OSError, ValueError) as exc:
         raise DataError(f"{path} cannot be parsed as SEMEION data ({exc}); expected rows of 256 "
                         f"pixel values and 10 one-hot class columns.") from None
