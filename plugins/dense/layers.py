@@ -158,7 +158,8 @@ class Softmax(Activation):
 
 
 def _rows(a):
-    return a if a.ndim == 2 else a.reshape(-1, a.shape[-1])
+    # (batch, ..., k) -> (rows, k); shape[ndim - 1], not shape[-1], for the CUDA simulator
+    return a if a.ndim == 2 else a.reshape(-1, a.shape[a.ndim - 1])
 
 
 class Dropout(Layer):
