@@ -168,6 +168,9 @@ def ensure_files(data_dir, folder, files):
                 f"{target} is missing and cannot be downloaded because {path} cannot be created "
                 f"({exc.strerror or exc}). " + _how_to_provide(data_dir, folder, name)
             ) from None
+        if not os.access(path, os.W_OK):
+            raise DataError(f"{target} is missing and cannot be downloaded because {path} is not "
+                            f"writable. " + _how_to_provide(data_dir, folder, name))
         failures = []
         for url in urls:
             log.warning("downloading %s from %s", name, url)

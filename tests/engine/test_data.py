@@ -149,6 +149,14 @@ def test_ensure_files_present_writes_nothing(tmp_path, monkeypatch):
         ensure_files(tmp_path, "other", {"b.bin": (PAYLOAD_MD5, ["https://x.test/"])})
 
 
+def test_ensure_files_missing_file_in_unwritable_dir(tmp_path, monkeypatch, no_network):
+    (tmp_path / "set").mkdir()
+    monkeypatch.setattr(data.os, "access", lambda path, mode: False)
+    with pytest.raises(DataError, match=r"b\.bin is missing .* is not writable.*--data-dir"):
+        ensure_files(tmp_path, "set", {"b.bin": (PAYLOAD_MD5, ["https://x.test/"])})
+    assert no_network == []
+
+
 @pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="needs POSIX permissions, non-root")
 def test_ensure_files_read_only_dir(tmp_path, no_network):
     folder = tmp_path / "set"
@@ -158,7 +166,7 @@ def test_ensure_files_read_only_dir(tmp_path, no_network):
     tmp_path.chmod(0o555)
     try:
         assert ensure_files(tmp_path, "set", {"a.bin": (PAYLOAD_MD5, [])}) == folder
-        with pytest.raises(DataError, match="b.bin"):
+        with pytest.raises(DataError, match="b.bin is missing .* is not writable"):
             ensure_files(tmp_path, "set", {"b.bin": (PAYLOAD_MD5, ["https://x.test/"])})
         with pytest.raises(DataError, match="cannot be created"):
             ensure_files(tmp_path, "other", {"b.bin": (PAYLOAD_MD5, [])})
