@@ -6,6 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from engine import Network, testing
+from engine.network import place
 from engine.plugins import registry
 from plugins.dense.layers import Dense, Sigmoid
 from plugins.dense.losses import MSE
@@ -34,7 +35,8 @@ LOSSES = ("softmax_cross_entropy", "mse", "binary_cross_entropy")
 
 
 def _family(kind):
-    return {name for name, cls in registry(kind).items() if cls.__module__.startswith("plugins.dense")}
+    return {name for name, cls in registry(kind).items()
+            if cls.__module__.startswith("plugins.dense")}
 
 
 def test_dense_gradcheck_covers_every_registered_name():
@@ -87,10 +89,7 @@ def test_dense_network_gradcheck(data):
     if loss_name == "binary_cross_entropy":
         stack.append(Sigmoid())
     net = Network(stack).build((features,), dtype=np.float64, seed=data.draw(st.integers(0, 99)))
-    loss = registry("losses").get(loss_name)()
-    from engine.network import place
-
-    place(loss, net.dev)
+    loss = place(registry("losses").get(loss_name)(), net.dev)
     x = data.draw(testing.arrays((batch, features)), label="x")
     t = _targets(loss, data, batch, k)
     assert testing.gradcheck_network(net, loss, x, t)

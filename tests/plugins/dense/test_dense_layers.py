@@ -204,7 +204,8 @@ def test_loss_targets_forms():
 
 def test_mse_is_nielsens_quadratic_cost():
     loss = place(registry("losses").get("mse")(), devices.get("cpu"))
-    total, dy = loss.value_and_grad(np.array([[1.0, 2.0], [0.0, 0.0]]), np.array([[0.0, 0.0], [0.0, 1.0]]))
+    y, t = np.array([[1.0, 2.0], [0.0, 0.0]]), np.array([[0.0, 0.0], [0.0, 1.0]])
+    total, dy = loss.value_and_grad(y, t)
     assert total == 0.5 * (1 + 4) + 0.5 * 1
     np.testing.assert_array_equal(dy, [[0.5, 1.0], [0.0, -0.5]])
 
