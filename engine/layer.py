@@ -42,13 +42,21 @@ from typing import ClassVar
 
 @dataclass(frozen=True)
 class ParamDecl:
-    """One declared parameter: its shape, initialiser name and fans for scaled initialisers."""
+    """One declared parameter: its shape, initialiser name and fans for scaled initialisers.
+
+    ``decay``: whether weight decay (L1/L2) applies (weights yes, biases no, by default).
+    ``unit_axis``: the axis indexing output units, so a max-norm constraint can rescale each
+    unit's incoming weight vector (all other axes); dense ``w (in, out)`` uses 1, convolution
+    ``w (out, in, kh, kw)`` uses 0; ``None`` for parameters without incoming weights.
+    """
 
     key: str
     shape: tuple
     init: str
     fan_in: int
     fan_out: int
+    decay: bool = True
+    unit_axis: int | None = None
 
 
 class Layer:
@@ -67,10 +75,20 @@ class Layer:
         return self
 
     # -- declaration -----------------------------------------------------------------------
-    def declare(self, key, shape, init="zeros", fan_in=None, fan_out=None):
-        """Declare parameter ``key`` of ``shape``; ``init`` is a registered initialiser name."""
+    def declare(self, key, shape, init="zeros", fan_in=None, fan_out=None, *, decay=None,
+                unit_axis=None):
+        """Declare parameter ``key`` of ``shape``; ``init`` is a registered initialiser name.
+
+        ``decay`` defaults to True for parameters of two or more dimensions (weights) and False
+        for vectors (biases); ``unit_axis`` defaults to the last axis of a 2-D weight matrix.
+        """
         shape = tuple(int(s) for s in shape)
-        self._decls.append(ParamDecl(key, shape, init, int(fan_in or 1), int(fan_out or 1)))
+        if decay is None:
+            decay = len(shape) >= 2
+        if unit_axis is None and len(shape) == 2:
+            unit_axis = 1
+        self._decls.append(ParamDecl(key, shape, init, int(fan_in or 1), int(fan_out or 1),
+                                     bool(decay), unit_axis))
 
     def declarations(self):
         return list(self._decls)

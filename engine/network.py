@@ -77,12 +77,14 @@ class Network:
         inits = registry("initializers")
         init_rng = np.random.default_rng(np.random.SeedSequence([seed, 1]))
         self.param_index = []  # (path, key, offset, shape, trainable)
+        self.param_decls = []  # ParamDecl per param_index entry, same order
         offset = 0
         for (trainable, path, layer, decl), size in zip(entries, sizes):
             fn = inits.get(decl.init, path=f"{path}.{decl.key}.init")
             values = fn(init_rng, decl.shape, decl.fan_in, decl.fan_out)
             host[offset : offset + size] = np.asarray(values, np.float64).reshape(-1)
             self.param_index.append((path, decl.key, offset, decl.shape, trainable))
+            self.param_decls.append(decl)
             offset += size
         self.flat_params = self.dev.to_device(host)
         self.flat_grads = self.dev.zeros(total, self.dtype)
