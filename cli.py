@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
@@ -36,7 +37,7 @@ def handle_errors(fn):
         try:
             return fn(*args, **kwargs)
         except RedesError as exc:
-            err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             err.print("[bold yellow]interrupted:[/] the last checkpoint written (if any) is intact; "
@@ -145,7 +146,7 @@ def plugins():
             table.add_row(kind, name, plugin_manager.provider(obj), cuda)
     out.print(table)
     for name, reason in plugin_manager.load_failures:
-        err.print(f"[yellow]plugin {name} failed to load:[/] {reason}", highlight=False)
+        err.print(f"[yellow]plugin {escape(name)} failed to load:[/] {escape(reason)}", highlight=False)
 
 
 @app.command("eval")

@@ -215,6 +215,12 @@ def fit(run, *, out=None, progress=None, log=None):
     every = int(run.spec.raw["checkpoint"].get("every", 1))
     run._pm = pm = _lifecycle(run.callbacks)
     pm.hook.on_fit_start(run=run)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        # overflow on the way to a NaN is reported once, as a DivergenceError, not as warnings
+        return _fit(run, pm, every, progress, log)
+
+
+def _fit(run, pm, every, progress, log):
     n = run.x_train.shape[0]
     epochs = run.trainer.epochs
     while run.epoch < epochs and not run.stop:

@@ -111,6 +111,8 @@ def _with_defaults(raw, source):
     out = {}
     for key, default in DEFAULTS.items():
         value = raw.get(key, copy.deepcopy(default))
+        if isinstance(value, dict) and isinstance(default, dict) and "type" in default:
+            value.setdefault("type", default["type"])  # a section may omit type; never its keys
         out[key] = value
     for key in ("name", "description"):
         if key in raw:

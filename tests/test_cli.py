@@ -105,7 +105,7 @@ def test_cuda_without_gpu_is_a_clear_error(monkeypatch):
 
 def test_diverging_run_exits_nonzero(tmp_path):
     out = tmp_path / "d.h5"
-    result = invoke("run", ROOT / "specs/quickstart.toml", "--set", "optimizer.lr=1e6",
+    result = invoke("run", ROOT / "specs/quickstart.toml", "--set", "optimizer.lr=1e38",
                     "--set", "trainer.epochs=3", "--out", out, "--quiet")
     assert result.exit_code == 3
     assert "diverged" in result.stderr and "Traceback" not in result.output
