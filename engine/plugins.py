@@ -26,6 +26,9 @@ DEFAULT_PLUGINS = (
     "plugins.optimizers",
     "plugins.backprop",
     "plugins.datasets",
+    "plugins.regularization",
+    "plugins.callbacks",
+    "plugins.perceptron",
 )
 ENTRY_POINT_GROUPS = ("redes", "redes.plugins")
 

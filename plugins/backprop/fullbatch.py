@@ -1,0 +1,115 @@
+"""Full-batch trainers: conjugate gradients and L-BFGS through ``scipy.optimize.minimize``.
+
+Each epoch is one ``minimize`` call of at most ``max_iter`` iterations over the flat trainable
+parameter vector, started from the current weights (the solver's own history, L-BFGS's curvature
+pairs or CG's direction, starts afresh every epoch). The line searches are SciPy's. The spec's
+``[optimizer]`` section is not used by these trainers.
+"""
+
+import numpy as np
+from scipy.optimize import minimize
+
+from engine import Trainer
+
+
+class FlatObjective:
+    """f(flat) -> (mean loss, gradient) over a whole data set, for SciPy and gradient checks.
+
+    Sets the network's trainable parameters to ``flat`` and runs forward (evaluation mode, so
+    dropout and noise layers are off and the objective is deterministic), loss and backward in
+    chunks of ``chunk_size`` samples; the per-chunk gradients of the chunk means are combined
+    with weights chunk/n into the gradient of the mean over all samples. Values and gradients
+    are float64 host arrays whatever the network's dtype.
+    """
+
+    def __init__(self, network, loss, x, t, chunk_size=10000):
+        self.network, self.loss, self.x, self.t = network, loss, x, t
+        self.chunk_size = int(chunk_size)
+        self.n = x.shape[0]
+        self.evaluations = 0
+
+    def __call__(self, flat):
+        net, loss, n = self.network, self.loss, self.n
+        net.set_flat(flat)
+        total = 0.0
+        grad = np.zeros(net.n_trainable, np.float64)
+        for start in range(0, n, self.chunk_size):
+            stop = min(n, start + self.chunk_size)
+            y, caches = net.forward(self.x[start:stop], train=False)
+            value, dy = loss.value_and_grad(y, self.t[start:stop])
+            net.backward(caches, dy)
+            total += value
+            grad += net.dev.to_host(net.trainable_grads) * ((stop - start) / n)
+        self.evaluations += 1
+        return total / n, grad
+
+    def value(self, flat):
+        return self(flat)[0]
+
+
+class FullBatchSolver(Trainer):
+    """Shared plumbing of the SciPy full-batch trainers; subclasses name ``method``."""
+
+    method = ""
+
+    def __init__(self, epochs: int = 10, max_iter: int = 20, gtol: float = 1e-5,
+                 chunk_size: int = 10000):
+        super().__init__(epochs=epochs, batch_size="full", shuffle=False)
+        if int(max_iter) < 1:
+            raise ValueError(f"max_iter must be at least 1, got {max_iter}")
+        if not gtol > 0:
+            raise ValueError(f"gtol must be positive, got {gtol}")
+        if int(chunk_size) < 1:
+            raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
+        self.max_iter, self.gtol, self.chunk_size = int(max_iter), float(gtol), int(chunk_size)
+        self.last_result = None
+
+    def options(self):
+        return {"maxiter": self.max_iter, "gtol": self.gtol}
+
+    def objective(self, run):
+        return FlatObjective(run.network, run.loss, run.x_train, run.t_train, self.chunk_size)
+
+    def fit_epoch(self, run):
+        objective = self.objective(run)
+        x0 = run.network.get_flat().astype(np.float64)
+        result = minimize(objective, x0, jac=True, method=self.method, options=self.options())
+        run.network.set_flat(result.x)
+        self.last_result = result
+        return float(result.fun) * objective.n, int(result.nit)
+
+
+class ConjugateGradient(FullBatchSolver):
+    """Polak-Ribiere nonlinear conjugate gradients (SciPy ``method="CG"``) on the full batch.
+
+    Spec keys: ``epochs``, ``max_iter`` (iterations per epoch, 20), ``gtol`` (stop when the
+    gradient norm falls below it, 1e-5), ``chunk_size`` (samples per forward/backward, 10000).
+    """
+
+    name = "cg"
+    method = "CG"
+
+
+class LBFGS(FullBatchSolver):
+    """Limited-memory BFGS (SciPy ``method="L-BFGS-B"``, no bounds) on the full batch.
+
+    Spec keys: ``epochs``, ``max_iter`` (iterations per epoch, 20), ``gtol`` (projected
+    gradient tolerance, 1e-5), ``ftol`` (relative reduction tolerance, SciPy's 2.2e-9),
+    ``history`` (stored curvature pairs, 10), ``chunk_size`` (10000).
+    """
+
+    name = "lbfgs"
+    method = "L-BFGS-B"
+
+    def __init__(self, epochs: int = 10, max_iter: int = 20, gtol: float = 1e-5,
+                 ftol: float = 2.2e-9, history: int = 10, chunk_size: int = 10000):
+        super().__init__(epochs=epochs, max_iter=max_iter, gtol=gtol, chunk_size=chunk_size)
+        if not ftol > 0:
+            raise ValueError(f"ftol must be positive, got {ftol}")
+        if int(history) < 1:
+            raise ValueError(f"history must be at least 1, got {history}")
+        self.ftol, self.history = float(ftol), int(history)
+
+    def options(self):
+        return {"maxiter": self.max_iter, "gtol": self.gtol, "ftol": self.ftol,
+                "maxcor": self.history}
