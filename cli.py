@@ -192,6 +192,30 @@ def bench(workload: Annotated[str, typer.Argument(help="workload: mlp")] = "mlp"
                       f"first-call compile {result['compile_seconds']:.2f} s", highlight=False)
 
 
+@app.command()
+@handle_errors
+def compare(spec: SpecArg,
+            optimizer: Annotated[list[str], typer.Option(
+                help="NAME or NAME:KEY=VALUE,KEY=VALUE, e.g. adam:lr=0.01 (repeatable); unset keys "
+                     "take the optimizer's defaults")],
+            out: Annotated[Path, typer.Option(help="learning-curve PNG to write")] = Path("curves.png"),
+            seed: SeedOpt = None, device: DeviceOpt = "cpu", set_: SetOpt = None,
+            data_dir: DataDirOpt = None, json_: JsonOpt = False, plugin: PluginOpt = None):
+    """Train SPEC once per optimizer (same data and initial weights) and plot learning curves."""
+    from engine.compare import compare as compare_runs, parse_optimizer
+    from engine.plots import learning_curves_png
+
+    tables = [parse_optimizer(text) for text in optimizer]
+    log = None if json_ else (lambda line: err.print(line, highlight=False))
+    histories = compare_runs(_load(spec, set_, seed, plugin), tables, device=device,
+                             data_dir=data_dir, log=log)
+    learning_curves_png(histories, out, title=spec.name)
+    if json_:
+        print(json.dumps({"curves": str(out), "histories": histories}, sort_keys=True))
+    else:
+        err.print(f"learning curves: {out}", highlight=False)
+
+
 def main():
     app()
 
