@@ -178,18 +178,22 @@ def bench(workload: Annotated[str, typer.Argument(help="workload: mlp")] = "mlp"
           reps: Annotated[int, typer.Option(help="timed epochs (median reported)")] = 3,
           n: Annotated[int, typer.Option(help="samples per epoch")] = 60000,
           device: DeviceOpt = "cpu", json_: JsonOpt = False,
+          optimizer: Annotated[Optional[str], typer.Option(help="replace the workload's optimizer, e.g. adam")] = None,
           cold: Annotated[bool, typer.Option(help="also measure JIT compile time with an empty Numba cache")] = True):
     """Time training epochs of a standard workload (synthetic MNIST-shaped data)."""
     from engine.bench import run_bench
 
     for b in batch:
-        result = run_bench(workload, batch=b, reps=reps, n=n, device=device, cold=cold)
+        result = run_bench(workload, batch=b, reps=reps, n=n, device=device, cold=cold,
+                           optimizer=optimizer)
         if json_:
             print(json.dumps(result, sort_keys=True), flush=True)
         else:
-            out.print(f"{result['workload']} batch {b}: {result['samples_per_sec']:,.0f} samples/s "
-                      f"(median of {reps} epochs; {result['seconds_per_epoch']:.3f} s/epoch), "
-                      f"first-call compile {result['compile_seconds']:.2f} s", highlight=False)
+            out.print(f"{result['workload']} batch {b} ({result['optimizer']}): "
+                      f"{result['samples_per_sec']:,.0f} samples/s (median of {reps} epochs; "
+                      f"{result['seconds_per_epoch']:.3f} s/epoch; optimizer update "
+                      f"{100 * result['update_share']:.1f} % of it), first-call compile "
+                      f"{result['compile_seconds']:.2f} s", highlight=False)
 
 
 @app.command()

@@ -66,12 +66,14 @@ def _synthetic(shape, n, seed=0):
     return Splits(x_train=x, y_train=y, x_val=None, y_val=None, x_test=None, y_test=None)
 
 
-def make_run(workload, batch, device="cpu", n=60000, seed=0, splits=None):
+def make_run(workload, batch, device="cpu", n=60000, seed=0, splits=None, optimizer=None):
     if workload not in WORKLOADS:
         raise SpecError(f"unknown workload '{workload}'; choose from {', '.join(WORKLOADS)}.")
     w = WORKLOADS[workload]
     raw = json.loads(json.dumps(w["spec"]))
     raw["trainer"]["batch_size"] = batch
+    if optimizer is not None:
+        raw["optimizer"] = {"type": optimizer}
     raw["seed"] = seed
     spec = spec_from_dict(raw, source=f"bench:{workload}")
     run = build_run(spec, device=device, load_data=False)
@@ -96,40 +98,56 @@ def _epoch(run, steps=None):
     return total
 
 
-def first_step_seconds(workload, batch, device="cpu"):
+def update_seconds(run, steps):
+    """Wall time of ``steps`` optimizer updates alone (the update's share of an epoch)."""
+    step = run.optimizer.step
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step()
+    run.dev.synchronize()
+    return time.perf_counter() - t0
+
+
+def first_step_seconds(workload, batch, device="cpu", optimizer=None):
     """Wall time of the very first training step in this process (JIT compile or cache load)."""
-    run = make_run(workload, batch, device=device, n=max(batch, 64))
+    run = make_run(workload, batch, device=device, n=max(batch, 64), optimizer=optimizer)
     t0 = time.perf_counter()
     _epoch(run, steps=1)
     return time.perf_counter() - t0
 
 
-def _cold_compile_seconds(workload, batch, device):
+def _cold_compile_seconds(workload, batch, device, optimizer):
     with tempfile.TemporaryDirectory() as cache:
         env = dict(os.environ, NUMBA_CACHE_DIR=cache)
-        code = ("import json, engine.bench as b; "
-                f"print(json.dumps(b.first_step_seconds({workload!r}, {batch}, {device!r})))")
+        code = ("import json, engine.bench as b; print(json.dumps(b.first_step_seconds("
+                f"{workload!r}, {batch}, {device!r}, {optimizer!r})))")
         done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
         if done.returncode != 0:
             return float("nan")
         return float(done.stdout.strip().splitlines()[-1])
 
 
-def run_bench(workload, *, batch, reps=3, n=60000, device="cpu", cold=True, warmup=200):
-    cached = first_step_seconds(workload, batch, device)
-    compile_seconds = _cold_compile_seconds(workload, batch, device) if cold else cached
-    warm = make_run(workload, batch, device=device, n=n)
+def run_bench(workload, *, batch, reps=3, n=60000, device="cpu", cold=True, warmup=200,
+              optimizer=None):
+    """Median epoch time of ``workload``; ``optimizer`` replaces the workload's (e.g. "adam")."""
+    cached = first_step_seconds(workload, batch, device, optimizer)
+    compile_seconds = _cold_compile_seconds(workload, batch, device, optimizer) if cold else cached
+    warm = make_run(workload, batch, device=device, n=n, optimizer=optimizer)
     _epoch(warm, steps=warmup)
-    run = make_run(workload, batch, device=device, n=n)
+    run = make_run(workload, batch, device=device, n=n, optimizer=optimizer)
     times = []
     for _ in range(reps):
         t0 = time.perf_counter()
         _epoch(run)
         times.append(time.perf_counter() - t0)
     median = statistics.median(times)
+    steps = -(-n // batch)
+    update = statistics.median(update_seconds(run, steps) for _ in range(reps))
     w = WORKLOADS[workload]
     return {
         "workload": workload, "description": w["description"], "batch": batch, "device": device,
+        "optimizer": run.optimizer.name, "update_seconds_per_epoch": update,
+        "update_share": update / median,
         "n_train": n, "reps": reps, "epoch_seconds": times, "seconds_per_epoch": median,
         "samples_per_sec": n / median, "gflops_per_sec": w["flops_per_sample"] * n / median / 1e9,
         "compile_seconds": compile_seconds, "cached_first_step_seconds": cached,
