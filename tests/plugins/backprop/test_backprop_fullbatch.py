@@ -1,0 +1,89 @@
+"""Full-batch cg / lbfgs trainers: the flat objective is a correct loss/gradient pair, and the
+solvers beat a few epochs of SGD on a tiny problem."""
+
+import numpy as np
+import pytest
+
+from engine import testing
+from engine.loop import build_run, fit
+from engine.spec import parse_spec
+from plugins.backprop.fullbatch import FlatObjective
+
+SPEC = """
+seed = 1
+[data]
+type = "digits"
+train_subset = 300
+[model]
+dtype = "{dtype}"
+layers = [
+  {{ type = "dense", units = 8 }},
+  {{ type = "tanh" }},
+  {{ type = "dense", units = 10 }},
+]
+[optimizer]
+type = "sgd"
+lr = 0.1
+[trainer]
+{trainer}
+"""
+
+
+def make(trainer, dtype="float64", load_data=True):
+    return build_run(parse_spec(SPEC.format(trainer=trainer, dtype=dtype)), load_data=load_data)
+
+
+def test_flat_objective_passes_the_numerical_gradient_check():
+    run = make('type = "lbfgs"')
+    x, t = run.x_train[:40], run.t_train[:40]
+    objective = FlatObjective(run.network, run.loss, x, t, chunk_size=16)
+    base = run.network.get_flat()
+    value, grad = objective(base)
+    assert value == pytest.approx(run.loss.value(run.network.forward(x)[0], t) / 40)
+    # the same central-difference comparison engine.testing uses for whole networks
+    testing._compare(objective.value, base.copy(), grad, "parameters", run.network,
+                     np.random.default_rng(0), 1e-6, 1e-5, 1e-8, 60)
+    assert testing.gradcheck_network(run.network, run.loss, x, t)
+    with pytest.raises(testing.GradcheckError):  # and the check bites on a wrong gradient
+        testing._compare(objective.value, base.copy(), grad * 1.01, "parameters", run.network,
+                         np.random.default_rng(0), 1e-6, 1e-5, 1e-8, 60)
+
+
+def test_chunking_does_not_change_value_or_gradient():
+    run = make('type = "lbfgs"')
+    base = run.network.get_flat()
+    whole = FlatObjective(run.network, run.loss, run.x_train, run.t_train, chunk_size=10**6)(base)
+    parts = FlatObjective(run.network, run.loss, run.x_train, run.t_train, chunk_size=7)(base)
+    assert parts[0] == pytest.approx(whole[0], rel=1e-12)
+    np.testing.assert_allclose(parts[1], whole[1], rtol=1e-10, atol=1e-14)
+
+
+def test_lbfgs_beats_a_few_epochs_of_sgd():
+    sgd = make('type = "backprop"\nepochs = 5\nbatch_size = 32', dtype="float32")
+    fit(sgd)
+    lbfgs = make('type = "lbfgs"\nepochs = 2\nmax_iter = 30', dtype="float32")
+    start = lbfgs.loss.value(lbfgs.network.forward(lbfgs.x_train)[0], lbfgs.t_train) / 300
+    fit(lbfgs)
+    assert lbfgs.history[-1]["loss"] < 0.5 * sgd.history[-1]["loss"]
+    assert lbfgs.history[-1]["loss"] < start / 10
+    assert lbfgs.trainer.last_result.nit <= 30 and lbfgs.step >= 2
+    # the reported epoch loss is the objective at the final weights
+    final = lbfgs.loss.value(lbfgs.network.forward(lbfgs.x_train)[0], lbfgs.t_train) / 300
+    assert lbfgs.history[-1]["loss"] == pytest.approx(final, rel=1e-3)
+
+
+def test_cg_decreases_the_loss_each_epoch():
+    run = make('type = "cg"\nepochs = 3\nmax_iter = 5')
+    fit(run)
+    losses = [h["loss"] for h in run.history]
+    assert losses[0] > losses[1] > losses[2]
+    assert run.final_metrics["test_accuracy"] > 0.6
+
+
+@pytest.mark.parametrize("table", ['type = "lbfgs"\nbatch_size = 10', 'type = "cg"\nmax_iter = 0',
+                                   'type = "lbfgs"\nhistory = 0'])
+def test_bad_keys_are_spec_errors(table):
+    from engine.errors import SpecError
+
+    with pytest.raises(SpecError):
+        make(table, load_data=False)

@@ -1,0 +1,195 @@
+"""Learning-rate callbacks: exact lr sequences (fixed schedules, PyTorch's ReduceLROnPlateau
+algorithm simulated by hand, bold driver) and exact resume through checkpoints."""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.errors import SpecError
+from engine.loop import build_run, fit
+from engine.plugins import registry
+from engine.resume import run_from_checkpoint
+from engine.spec import parse_spec
+
+
+def _load(name):
+    key = f"tests_plugins_callbacks_{name}"
+    if key not in sys.modules:
+        spec = importlib.util.spec_from_file_location(key, Path(__file__).with_name(f"{name}.py"))
+        sys.modules[key] = module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    return sys.modules[key]
+
+
+fake_run = _load("fakes").fake_run
+
+
+def callback(name, **kwargs):
+    return registry("callbacks").get(name)(**kwargs)
+
+
+def lrs_of(cb, epochs, lr=0.1):
+    run = fake_run(lr)
+    cb.on_fit_start(run=run)
+    out = []
+    for e in range(epochs):
+        cb.on_epoch_start(run=run, epoch=e)
+        out.append(run.optimizer.lr)
+    return out
+
+
+@pytest.mark.parametrize("name, kwargs, expected", [
+    ("step_lr", {"step_size": 2, "gamma": 0.5}, [0.1, 0.1, 0.05, 0.05, 0.025, 0.025, 0.0125]),
+    ("exponential_lr", {"gamma": 0.9}, [0.1, 0.09, 0.081, 0.0729, 0.06561, 0.059049, 0.0531441]),
+    ("inverse_time_lr", {"decay": 0.5}, [0.1, 0.1 / 1.5, 0.05, 0.04, 0.1 / 3, 0.1 / 3.5, 0.025]),
+])
+def test_fixed_schedule_sequences(name, kwargs, expected):
+    np.testing.assert_allclose(lrs_of(callback(name, **kwargs), 7), expected, rtol=1e-12)
+
+
+def test_fixed_schedule_keeps_base_lr_in_state():
+    cb = callback("step_lr", step_size=1, gamma=0.5)
+    lrs_of(cb, 3)
+    again = callback("step_lr", step_size=1, gamma=0.5)
+    again.load_state(json.loads(json.dumps(cb.state())))
+    run = fake_run(lr=0.0125)  # a resumed optimizer carries the decayed rate
+    again.on_fit_start(run=run)
+    again.on_epoch_start(run=run, epoch=3)
+    assert run.optimizer.lr == pytest.approx(0.0125)
+    assert again.state() == {"base_lr": 0.1}
+
+
+def plateau(values, lr=0.1, **kwargs):
+    cb, run = callback("reduce_on_plateau", **kwargs), fake_run(lr)
+    out = []
+    for e, v in enumerate(values):
+        metrics = {"val_loss": v, "val_accuracy": v, "loss": v}
+        cb.on_epoch_end(run=run, epoch=e, metrics=metrics)
+        out.append(run.optimizer.lr)
+    return out, cb
+
+
+def test_reduce_on_plateau_min_rel_with_cooldown_and_min_lr():
+    # PyTorch's algorithm by hand; best starts at inf; "better" = v < best * (1 - 0.1)
+    values = [1.0, 0.95, 0.92, 0.91,   # e0 best 1.0; e1..e3 bad 1,2,3 > 2: lr .05, cooldown 1
+              0.5,                     # better (0.5 < 0.9): best .5; cooldown 1 -> 0
+              0.49, 0.48, 0.47,        # bad 1,2,3: lr .025, cooldown 1
+              0.46,                    # bad 1, but in cooldown: counter -> 0, bad reset to 0
+              0.46, 0.455, 0.451,      # not < .45: bad 1,2,3: max(.0125, min_lr .02) = .02
+              0.46, 0.46, 0.46, 0.46]  # cooldown, then bad 1,2,3: max(.01, .02) = .02, no change
+    expected = [0.1, 0.1, 0.1, 0.05, 0.05, 0.05, 0.05, 0.025, 0.025, 0.025, 0.025, 0.02,
+                0.02, 0.02, 0.02, 0.02]
+    got, cb = plateau(values, factor=0.5, patience=2, threshold=0.1, cooldown=1, min_lr=0.02)
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+    assert cb.best == 0.5 and cb.num_bad_epochs == 0 and cb.cooldown_counter == 1
+
+
+def test_reduce_on_plateau_max_abs_patience_zero():
+    # mode max (auto for accuracy), abs threshold .01: better = v > best + .01
+    got, _ = plateau([0.5, 0.505, 0.52, 0.52, 0.6], lr=1.0, monitor="val_accuracy",
+                     patience=0, threshold=0.01, threshold_mode="abs")
+    np.testing.assert_allclose(got, [1.0, 0.1, 0.1, 0.01, 0.01], rtol=1e-12)
+
+
+def test_reduce_on_plateau_defaults_and_eps():
+    # default patience 10, factor .1: the 12th non-improving epoch (bad = 11) reduces
+    got, _ = plateau([1.0] * 13)
+    assert got[:11] == [0.1] * 11 and got[11] == pytest.approx(0.01)
+    # a reduction smaller than eps is skipped
+    got, _ = plateau([1.0, 1.0], lr=1e-9, patience=0, eps=1e-8)
+    assert got == [1e-9, 1e-9]
+
+
+def test_reduce_on_plateau_state_round_trip():
+    values = [1.0, 0.95, 0.92, 0.91, 0.5, 0.49, 0.48]
+    _, cb = plateau(values[:4], factor=0.5, patience=2, threshold=0.1, cooldown=1)
+    again = callback("reduce_on_plateau", factor=0.5, patience=2, threshold=0.1, cooldown=1)
+    again.load_state(json.loads(json.dumps(cb.state())))
+    assert again.state() == cb.state()
+
+
+def test_bold_driver_sequence_and_restore():
+    cb, run = callback("bold_driver", restore=True), fake_run(0.1)
+    lrs, params = [], []
+    for e, loss in enumerate([1.0, 0.9, 0.95, 0.8, 0.8]):
+        run.network.flat[:] = e + 1  # weights at the end of this epoch
+        cb.on_epoch_end(run=run, epoch=e, metrics={"loss": loss})
+        lrs.append(run.optimizer.lr)
+        params.append(run.network.flat[0])
+    np.testing.assert_allclose(lrs, [0.1, 0.105, 0.0525, 0.055125, 0.055125], rtol=1e-12)
+    # the rise at epoch 2 rolled the weights back to the end of epoch 1; the rest stay
+    assert params == [1, 2, 2, 4, 5]
+    assert cb.state() == {"reference": 0.8}
+
+
+def test_bold_driver_without_restore_keeps_weights():
+    cb, run = callback("bold_driver", increase=1.1, decrease=0.7), fake_run(1.0)
+    for e, loss in enumerate([1.0, 2.0, 1.5]):
+        run.network.flat[:] = e
+        cb.on_epoch_end(run=run, epoch=e, metrics={"loss": loss})
+    # 2.0 > 1.0: lr * 0.7, the reference stays 1.0; 1.5 > 1.0 again: lr * 0.7
+    assert run.optimizer.lr == pytest.approx(0.49)
+    assert run.network.flat[0] == 2 and cb.state() == {"reference": 1.0}
+
+
+def test_plateau_without_validation_split_fails_before_training():
+    cb = callback("reduce_on_plateau")
+    with pytest.raises(SpecError, match="no validation split"):
+        cb.on_fit_start(run=fake_run(validation=False))
+    callback("reduce_on_plateau", monitor="loss").on_fit_start(run=fake_run(validation=False))
+
+
+@pytest.mark.parametrize("name, kwargs", [
+    ("step_lr", {"step_size": 0}), ("exponential_lr", {"gamma": 0}),
+    ("inverse_time_lr", {"decay": -1}), ("reduce_on_plateau", {"factor": 1.5}),
+    ("reduce_on_plateau", {"threshold_mode": "relative"}), ("bold_driver", {"increase": 0.9}),
+    ("reduce_on_plateau", {"mode": "up"}),
+])
+def test_bad_values_are_rejected(name, kwargs):
+    with pytest.raises(ValueError):
+        callback(name, **kwargs)
+
+
+SPEC = """
+seed = 0
+[data]
+type = "digits"
+validation = 0.2
+train_subset = 300
+[model]
+layers = [{ type = "dense", units = 8 }, { type = "tanh" }, { type = "dense", units = 10 }]
+[optimizer]
+type = "sgd"
+lr = 0.2
+momentum = 0.5
+[trainer]
+type = "backprop"
+epochs = 6
+batch_size = 50
+"""
+STEP = '[[callbacks]]\ntype = "step_lr"\nstep_size = 2\ngamma = 0.5\n'
+PLATEAU = ('[[callbacks]]\ntype = "reduce_on_plateau"\nmonitor = "loss"\npatience = 0\n'
+           'threshold = 0.3\nfactor = 0.5\n')
+BOLD = '[[callbacks]]\ntype = "bold_driver"\n'
+
+
+@pytest.mark.parametrize("table", [STEP, PLATEAU, BOLD], ids=["step", "plateau", "bold"])
+def test_schedules_in_training_and_exact_resume(tmp_path, table):
+    whole = build_run(parse_spec(SPEC + table))
+    fit(whole)
+    lrs = [h["lr"] for h in whole.history]
+    if table is STEP:
+        assert lrs == pytest.approx([0.2, 0.2, 0.1, 0.1, 0.05, 0.05])
+    else:  # the adaptive rules did change the rate
+        assert lrs[0] == pytest.approx(0.2) and len(set(lrs)) > 1
+    first = build_run(parse_spec(SPEC + table, overrides=["trainer.epochs=3"]))
+    fit(first, out=tmp_path / "c.h5")
+    resumed = run_from_checkpoint(tmp_path / "c.h5")
+    resumed.trainer.epochs = 6
+    fit(resumed)
+    assert [h["lr"] for h in resumed.history] == pytest.approx(lrs)
+    np.testing.assert_array_equal(resumed.network.flat_params, whole.network.flat_params)
