@@ -221,3 +221,22 @@ def test_regularised_training_runs_and_keeps_the_constraint():
     w = run.network.layers[0].params["w"]
     assert np.linalg.norm(w, axis=0).max() <= 1.0 + 1e-12
     assert run.final_metrics["test_accuracy"] > 0.5
+
+
+@pytest.mark.cuda
+def test_regularised_step_on_cuda_matches_cpu():
+    from numba import cuda
+
+    if not cuda.is_available():
+        pytest.skip("no CUDA (and not running the simulator)")
+    small = SPEC.replace("units = 5", "units = 3")
+    overrides = ["trainer.l2=0.05", "trainer.l1=0.01", "trainer.max_norm=0.3",
+                 "trainer.weight_noise=0.1"]
+    x, t = batch(n=3)
+    out = []
+    for dev in ("cpu", "cuda"):
+        run = build_run(parse_spec(small, overrides=overrides), device=dev, load_data=False)
+        total = run.trainer.train_batch(run, run.dev.to_device(x), run.dev.to_device(t))
+        out.append((total, run.network.get_flat()))
+    assert out[1][0] == pytest.approx(out[0][0], rel=1e-10)
+    np.testing.assert_allclose(out[1][1], out[0][1], rtol=1e-10, atol=1e-13)

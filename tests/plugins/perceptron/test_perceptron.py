@@ -220,3 +220,17 @@ def test_kernel_cuda_matches_cpu(name, dtype, geometry, monkeypatch):
     assert ret_cpu == ret_gpu
     for i in outs:
         np.testing.assert_array_equal(d_args[i].copy_to_host(), args[i])
+
+
+@pytest.mark.cuda
+def test_training_on_cuda_matches_cpu():
+    from numba import cuda
+
+    if not cuda.is_available():
+        pytest.skip("no CUDA (and not running the simulator)")
+    runs = [make("data.n_train=24", "data.n_test=8", load_data=True) if dev == "cpu" else
+            build_run(parse_spec(SPEC, overrides=["data.n_train=24", "data.n_test=8"]),
+                      device="cuda") for dev in ("cpu", "cuda")]
+    finals = [fit(run) for run in runs]
+    assert finals[0] == finals[1] and finals[0]["converged"]
+    np.testing.assert_array_equal(runs[0].network.get_flat(), runs[1].network.get_flat())
