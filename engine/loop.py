@@ -52,8 +52,15 @@ def build_run(spec, *, device="cpu", data_dir=None, dtype=np.float32, load_data=
     data_table = raw["data"]
     dataset = construct("datasets", {k: v for k, v in data_table.items() if k not in DATA_KEYS},
                         path="data", source=source)
-    input_shape = raw["model"].get("input_shape") or dataset.sample_shape
     dtype = np.dtype(raw["model"].get("dtype", dtype))
+    splits = _load_splits(spec, dataset, data_dir, dtype) if load_data else None
+    if raw["model"].get("input_shape"):
+        input_shape = raw["model"]["input_shape"]
+    elif splits is not None:
+        input_shape = splits.x_train.shape[1:]  # after preprocessing (PCA may change it)
+    else:
+        input_shape = datamod.output_shape(dataset.sample_shape, raw["data"].get("preprocess", "none"),
+                                           raw["data"].get("pca_components"))
     layers = build_layers(raw["model"]["layers"], source=source)
     rng = np.random.default_rng(np.random.SeedSequence([spec.seed, 2]))
     network = Network(layers)
@@ -78,23 +85,17 @@ def build_run(spec, *, device="cpu", data_dir=None, dtype=np.float32, load_data=
     run = Run(spec=spec, dev=dev, network=network, loss=loss, optimizer=optimizer,
               trainer=trainer, callbacks=callbacks, dataset=dataset, rng=rng)
     run.checkpoint_path = raw["checkpoint"].get("path")
-    if load_data:
-        attach_data(run, data_dir=data_dir)
+    if splits is not None:
+        attach_data(run, splits=splits)
     trainer.setup(run)
     return run
 
 
 def attach_data(run, *, data_dir=None, splits=None):
     """Load, split and preprocess the dataset, prepare targets and move inputs to the device."""
-    raw, source = run.spec.raw, run.spec.source
+    source = run.spec.source
     if splits is None:
-        where = datamod.find_data_dir(data_dir) if run.dataset.needs_files else None
-        options = {k: raw["data"][k] for k in DATA_KEYS if k in raw["data"]}
-        try:
-            splits = datamod.prepare(run.dataset, where, seed=run.spec.seed,
-                                     dtype=run.network.dtype, **options)
-        except ValueError as exc:
-            raise SpecError(str(exc), source=source, path="data") from None
+        splits = _load_splits(run.spec, run.dataset, data_dir, run.network.dtype)
     sample = tuple(splits.x_train.shape[1:])
     if sample != run.network.input_shape:
         raise SpecError(f"the data has samples of shape {sample} but the network was built for "
@@ -111,6 +112,16 @@ def attach_data(run, *, data_dir=None, splits=None):
     run.x_train = run.dev.to_device(splits.x_train)
     run.t_train = run.dev.to_device(run.targets["train"])
     return run
+
+
+def _load_splits(spec, dataset, data_dir, dtype):
+    raw = spec.raw
+    where = datamod.find_data_dir(data_dir) if dataset.needs_files else None
+    options = {k: raw["data"][k] for k in DATA_KEYS if k in raw["data"]}
+    try:
+        return datamod.prepare(dataset, where, seed=spec.seed, dtype=dtype, **options)
+    except ValueError as exc:
+        raise SpecError(str(exc), source=spec.source, path="data") from None
 
 
 # -- evaluation --------------------------------------------------------------------------------------

@@ -102,3 +102,11 @@ def test_output_size_must_match_classes():
 def test_dense_on_image_input_is_a_spec_error():
     with pytest.raises(SpecError, match="model.layers.*dense0.*flatten"):
         make(["data.flatten=false"])
+
+
+def test_pca_whitening_sets_the_input_size():
+    run = make(['data.preprocess="pca_whiten"', "data.pca_components=0.95", "trainer.epochs=1"])
+    n_features = run.splits.x_train.shape[1]
+    assert n_features < 64 and run.network.input_shape == (n_features,)
+    fit(run)
+    assert run.final_metrics["test_accuracy"] > 0.5
