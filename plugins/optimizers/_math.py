@@ -90,7 +90,7 @@ def vsgd_slow_start(p, g, g_bar, v_bar, h_bar, tau, prev_grad, delta, lr, t, ini
     """Step t <= init_samples of vSGD: gather plain means while probing with p - lr * g.
 
     Returns (p, g_bar, v_bar, h_bar, tau); until the last of these steps tau counts the curvature
-    observations (secants need the weight to have moved), then the slow start sets it to 2.
+    observations (secants need the weight to have moved), then it is set to 2.
     """
     g_bar = g_bar + (g - g_bar) / t
     v_bar = v_bar + (g * g - v_bar) / t
@@ -110,8 +110,12 @@ def vsgd(p, g, g_bar, v_bar, h_bar, tau, prev_grad, delta, lr):
     # did not move gives none. Written with selects, not branches, so the loop vectorises.
     moved = delta != 0.0
     h = abs(g - prev_grad) / (abs(delta) if moved else 1.0)
+    # a gradient more than two standard deviations from its running mean lengthens the memory
+    # by one step (squared test, no sqrt); it also keeps tau off the fixed point tau = 1
+    dg = g - g_bar
+    tau = tau + (1.0 if dg * dg > 4.0 * max(v_bar - g_bar * g_bar, 0.0) else 0.0)
     w = 1.0 / tau
-    g_bar = g_bar + w * (g - g_bar)
+    g_bar = g_bar + w * dg
     v_bar = v_bar + w * (g * g - v_bar)
     h_bar = h_bar + w * (h - h_bar) if moved else h_bar
     r = min(g_bar * g_bar / v_bar, 1.0) if v_bar > 0.0 else 0.0  # <= 1 by Jensen; min: rounding

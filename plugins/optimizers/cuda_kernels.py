@@ -180,46 +180,30 @@ def adagrad_update(params, grads, sum_sq, lr, eps, weight_decay):
 
 
 @cuda.jit
-def _vsgd_slow_start_kernel(params, grads, g_bar, v_bar, h_bar, tau, prev_grad, delta, lr, t,
-                            init_samples, slow_start):
+def _vsgd_update_kernel(params, grads, g_bar, v_bar, h_bar, tau, prev_grad, delta, lr, t,
+                        init_samples, slow_start):
     start, stride = cuda.grid(1), cuda.gridsize(1)
     for i in range(start, params.shape[0], stride):
         g = grads[i]
         old = params[i]
-        p, gb, vb, hb, ta = _vsgd_slow_start(old, g, g_bar[i], v_bar[i], h_bar[i], tau[i],
-                                             prev_grad[i], delta[i], lr, t, init_samples,
-                                             slow_start)
+        if t <= init_samples:
+            p, gb, vb, hb, ta = _vsgd_slow_start(old, g, g_bar[i], v_bar[i], h_bar[i], tau[i],
+                                                 prev_grad[i], delta[i], lr, t, init_samples,
+                                                 slow_start)
+        else:
+            p, gb, vb, hb, ta = _vsgd(old, g, g_bar[i], v_bar[i], h_bar[i], tau[i], prev_grad[i],
+                                      delta[i], lr)
         params[i] = p
         g_bar[i] = gb
         v_bar[i] = vb
         h_bar[i] = hb
         tau[i] = ta
-        delta[i] = params[i] - old  # the move as stored, so the next secant is exact
-        prev_grad[i] = g
-
-
-@cuda.jit
-def _vsgd_update_kernel(params, grads, g_bar, v_bar, h_bar, tau, prev_grad, delta, lr):
-    start, stride = cuda.grid(1), cuda.gridsize(1)
-    for i in range(start, params.shape[0], stride):
-        g = grads[i]
-        old = params[i]
-        p, gb, vb, hb, ta = _vsgd(old, g, g_bar[i], v_bar[i], h_bar[i], tau[i], prev_grad[i],
-                                  delta[i], lr)
-        params[i] = p
-        g_bar[i] = gb
-        v_bar[i] = vb
-        h_bar[i] = hb
-        tau[i] = ta
-        delta[i] = params[i] - old
+        delta[i] = params[i] - old  # the stored move (after rounding), so the next secant is exact
         prev_grad[i] = g
 
 
 def vsgd_update(params, grads, g_bar, v_bar, h_bar, tau, prev_grad, delta, lr, t, init_samples,
                 slow_start):
-    grid = device.launch_1d(params.shape[0])
-    if t <= init_samples:
-        _vsgd_slow_start_kernel[grid](params, grads, g_bar, v_bar, h_bar, tau, prev_grad, delta,
-                                      lr, t, init_samples, slow_start)
-    else:
-        _vsgd_update_kernel[grid](params, grads, g_bar, v_bar, h_bar, tau, prev_grad, delta, lr)
+    _vsgd_update_kernel[device.launch_1d(params.shape[0])](
+        params, grads, g_bar, v_bar, h_bar, tau, prev_grad, delta, lr, t, init_samples,
+        slow_start)

@@ -2,7 +2,9 @@
 
 Notation: p the parameters, g the gradient of the mean batch loss, t the 1-based step number
 (``iterations`` after the step), all operations per weight. Hyper-parameters are passed to the
-kernels in the parameters' dtype, so float32 training does float32 arithmetic.
+kernels in the parameters' dtype, so float32 training does float32 arithmetic. Every optimizer
+counts its steps in ``iterations`` (the trainer only calls ``step()``). ``weight_decay`` is
+PyTorch's L2 term added to the gradient of every trainable parameter, biases included.
 """
 
 import math
@@ -182,7 +184,8 @@ class Rprop(FusedOptimizer):
 
     As in ``torch.optim.Rprop`` there is no weight backtracking: on a sign change the weight
     does not move that step and, since the stored gradient is 0, the next step neither grows nor
-    shrinks its step size. Meant for full-batch training (minibatch noise flips signs).
+    shrinks its step size. Meant for full-batch training (minibatch noise flips signs). lr only
+    sets the initial step sizes (at ``setup``); later changes of lr have no effect.
     Spec keys: ``lr`` (initial step, 0.01), ``eta_plus`` (1.2), ``eta_minus`` (0.5),
     ``step_min`` (1e-6), ``step_max`` (50). Slots: ``prev_grad``, ``step``.
     """
@@ -256,7 +259,8 @@ class Adam(FusedOptimizer):
         m <- beta1 * m + (1 - beta1) * g;   v <- beta2 * v + (1 - beta2) * g^2
         p <- p - lr * (m / (1 - beta1^t)) / (sqrt(v / (1 - beta2^t)) + eps)
 
-    computed as PyTorch does, ``p - (lr / (1 - beta1^t)) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)``.
+    computed in PyTorch's arrangement ``p - (lr / (1 - beta1^t)) * m / (sqrt(v) / sqrt(1 -
+    beta2^t) + eps)`` (the same value up to rounding).
     The step count t is ``iterations`` (scalar state, saved in checkpoints).
     Spec keys: ``lr`` (1e-3), ``beta1`` (0.9), ``beta2`` (0.999), ``eps`` (1e-8),
     ``weight_decay`` (0). Slots: ``m``, ``v``.
@@ -327,35 +331,42 @@ class Adagrad(FusedOptimizer):
 
 class VSGD(FusedOptimizer):
     """vSGD, element-wise, with finite-difference curvature (Schaul, Zhang & LeCun 2013, "No more
-    pesky learning rates"; the finite differences as in Schaul & LeCun's vSGD-fd).
+    pesky learning rates"; finite differences and outlier rule after Schaul & LeCun 2013,
+    "Adaptive learning rates and parallelization for stochastic, sparse, non-smooth gradients").
 
     Each weight gets its own learning rate from running averages over a memory of tau steps.
-    The optimizer only sees gradients, so the curvature is the secant along the last move::
+    The optimizer only sees gradients, so the curvature is the secant along the last move, and
+    the update is the paper's Algorithm 1 with that secant in place of the bbprop Hessian::
 
-        h = |g_t - g_{t-1}| / |p_t - p_{t-1}|              (skipped when the weight did not move)
+        h      = |g_t - g_{t-1}| / |p_t - p_{t-1}|       (none when the weight did not move)
+        tau   <- tau + 1   if (g - g_bar)^2 > 4 (v_bar - g_bar^2)   (outlier: > 2 std devs)
         g_bar <- (1 - 1/tau) g_bar + g / tau
         v_bar <- (1 - 1/tau) v_bar + g^2 / tau
-        h_bar <- (1 - 1/tau) h_bar + h / tau
-        eta   =  g_bar^2 / (h_bar * v_bar)
+        h_bar <- (1 - 1/tau) h_bar + h / tau             (kept when there is no h)
+        eta    = g_bar^2 / (h_bar * v_bar)
         tau   <- (1 - g_bar^2 / v_bar) * tau + 1
         p     <- p - eta * g
 
-    (the paper's Algorithm 1, with its diagonal-Hessian bbprop replaced by the secant).
+    The outlier rule is not in the first paper; it comes from the authors' later vSGD-fd (only
+    its gradient half is used here). Without it, a run of consistent gradients drives tau to 1,
+    a fixed point of the memory rule (g_bar^2 = v_bar), after which h_bar is the latest secant
+    alone and one small secant gives a huge step (observed: divergence on an MLP).
 
     Slow start (the paper's initialisation): the first ``init_samples`` steps only gather
     statistics. g_bar, v_bar and h_bar are the plain means of what they see, then v_bar and
     h_bar are multiplied by C = ``slow_start`` (the paper suggests C = d/10 for d weights; the
-    default 0 means exactly that, at least 1) so the first adaptive rates are small, and tau
-    starts at 2 (the authors' reference code). Because the secants need the weights to move,
-    those steps are plain gradient steps ``p <- p - lr * g``: ``lr`` is only this probe step
-    (also used by a weight that has not yet shown any curvature, h_bar = 0), never the
+    default 0 means exactly that, at least 1), so the first adaptive rates are small, and tau
+    starts at 2 (as in the authors' reference code). Because the secants need the weights to
+    move, those steps are plain gradient steps ``p <- p - lr * g``: ``lr`` is only this probe
+    step (also used by a weight that has not yet shown any curvature, h_bar = 0), never the
     adaptive rate.
 
-    Differences from the paper, all forced by the optimizer seeing one mean minibatch gradient:
-    the paper's minibatch v_bar averages per-sample squared gradients, here each step counts as
-    one sample; the secant is taken between successive minibatches, so it includes their
-    sampling noise and over-estimates the curvature (smaller, safer steps) on noisy problems.
-    A large C slows the start for a long time on big networks; pass a small ``slow_start``
+    Differences forced by the optimizer seeing one mean minibatch gradient per step: the
+    paper's minibatch v_bar averages per-sample squared gradients, here each step counts as
+    one sample; and the secant is taken between successive minibatches, so it includes their
+    sampling noise and over-estimates the curvature. On noisy problems (small batches) steps
+    therefore shrink and learning slows; vSGD works best with large batches or full batches.
+    A large C slows the start for a long time on big networks: pass a small ``slow_start``
     (e.g. 2) there.
 
     Spec keys: ``lr`` (probe step, 0.01), ``init_samples`` (n0, >= 2, default 10),

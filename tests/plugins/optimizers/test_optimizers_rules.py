@@ -112,7 +112,8 @@ def ref_adam(p, grads, lrs, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0):
 
 def ref_adagrad(p, grads, lrs, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0,
                 eps=1e-10):
-    # torch.optim.Adagrad: lr_t = lr / (1 + (t - 1) lr_decay); s += g^2; p -= lr_t g / (sqrt(s) + eps)
+    # torch.optim.Adagrad: lr_t = lr / (1 + (t - 1) lr_decay); g += wd p; s += g^2;
+    # p -= lr_t g / (sqrt(s) + eps)
     s, out = np.full_like(p, initial_accumulator_value), []
     for t, (g, lr) in enumerate(zip(grads, lrs), start=1):
         clr = lr / (1 + (t - 1) * lr_decay)
@@ -125,7 +126,8 @@ def ref_adagrad(p, grads, lrs, lr_decay=0.0, weight_decay=0.0, initial_accumulat
 
 def ref_vsgd(p, grads, lrs, init_samples=10, slow_start=0.0):
     # The documented vSGD-fd: plain means over the first n0 steps (probe steps p -= lr g), then
-    # v_bar, h_bar times C and tau = 2; afterwards the paper's running averages and rates.
+    # v_bar, h_bar times C and tau = 2; afterwards the outlier rule, the paper's running averages
+    # and rates.
     n0, c = init_samples, slow_start or max(1.0, len(p) / 10)
     seen_g, seen_h, out = [], [[] for _ in p], []
     prev_g = prev_p = None
@@ -147,6 +149,8 @@ def ref_vsgd(p, grads, lrs, init_samples=10, slow_start=0.0):
         else:
             p = p.copy()
             for i in range(len(p)):
+                if (g[i] - g_bar[i]) ** 2 > 4 * (v_bar[i] - g_bar[i] ** 2):
+                    tau[i] += 1  # an outlier gradient lengthens the memory
                 w = 1 / tau[i]
                 g_bar[i] = (1 - w) * g_bar[i] + w * g[i]
                 v_bar[i] = (1 - w) * v_bar[i] + w * g[i] ** 2
@@ -264,21 +268,24 @@ def test_vsgd_hand_checked_step():
     s["prev_grad"][:] = [1.0, 3.0, 0.0]
     s["delta"][:] = [-0.5, 0.0, 0.0]  # weights 1 and 2 did not move: no curvature observed
     s["g_bar"][:] = [1.0, 0.0, 0.5]
-    s["v_bar"][:] = [4.0, 1.0, 0.25]
+    s["v_bar"][:] = [4.0, 0.2, 0.25]
     s["h_bar"][:] = [1.0, 2.0, 0.0]  # weight 2 has never seen curvature: probe step lr * g
     s["tau"][:] = [2.0, 4.0, 1.0]
     opt.step()
-    # weight 0: h = |2 - 1| / 0.5 = 2, w = 1/2: g_bar 1.5, v_bar 4, h_bar 1.5;
-    #           r = 2.25 / 4 = 0.5625, tau = 0.4375 * 2 + 1 = 1.875, eta = r / h_bar = 0.375
-    # weight 1: w = 1/4: g_bar -0.25, v_bar 1, h_bar 2 (kept); r = 0.0625, tau = 4.75,
-    #           eta = 0.03125, p = 0.5 + 0.03125
-    # weight 2: w = 1: g_bar 0.5, v_bar 0.25, r = 1, tau = 1, h_bar 0 -> p = 2 - 0.1 * 0.5
-    np.testing.assert_allclose(p, [1.0 - 0.375 * 2.0, 0.53125, 1.95], rtol=1e-14)
-    np.testing.assert_allclose(s["g_bar"], [1.5, -0.25, 0.5], rtol=1e-14)
-    np.testing.assert_allclose(s["v_bar"], [4.0, 1.0, 0.25], rtol=1e-14)
+    # weight 0: (g - g_bar)^2 = 1 <= 4 * (4 - 1): no outlier. h = |2 - 1| / 0.5 = 2, w = 1/2:
+    #           g_bar 1.5, v_bar 4, h_bar 1.5; r = 2.25 / 4 = 0.5625, tau = 0.4375 * 2 + 1 =
+    #           1.875, eta = r / h_bar = 0.375, p = 1 - 0.375 * 2 = 0.25
+    # weight 1: (-1 - 0)^2 = 1 > 4 * 0.2: an outlier, tau 4 -> 5, w = 1/5: g_bar -0.2,
+    #           v_bar 0.2 + 0.2 * 0.8 = 0.36, h_bar 2 (kept); r = 0.04 / 0.36 = 1/9,
+    #           tau = (8/9) * 5 + 1 = 49/9, eta = (1/9) / 2 = 1/18, p = 0.5 + 1/18
+    # weight 2: no deviation, w = 1: g_bar 0.5, v_bar 0.25, r = 1, tau = 1, h_bar 0 -> probe:
+    #           p = 2 - 0.1 * 0.5 = 1.95
+    np.testing.assert_allclose(p, [0.25, 0.5 + 1 / 18, 1.95], rtol=1e-14)
+    np.testing.assert_allclose(s["g_bar"], [1.5, -0.2, 0.5], rtol=1e-14)
+    np.testing.assert_allclose(s["v_bar"], [4.0, 0.36, 0.25], rtol=1e-14)
     np.testing.assert_allclose(s["h_bar"], [1.5, 2.0, 0.0], rtol=1e-14)
-    np.testing.assert_allclose(s["tau"], [1.875, 4.75, 1.0], rtol=1e-14)
-    np.testing.assert_allclose(s["delta"], [-0.75, 0.03125, -0.05], rtol=1e-12)
+    np.testing.assert_allclose(s["tau"], [1.875, 49 / 9, 1.0], rtol=1e-14)
+    np.testing.assert_allclose(s["delta"], [-0.75, 1 / 18, -0.05], rtol=1e-12)
     np.testing.assert_array_equal(s["prev_grad"], g)
 
 
