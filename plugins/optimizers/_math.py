@@ -50,7 +50,9 @@ def rprop(p, g, prev_grad, step, eta_plus, eta_minus, step_min, step_max):
         step = min(step * eta_plus, step_max)
     elif s < 0:
         step = max(step * eta_minus, step_min)
-        g = 0.0  # PyTorch's variant: no move on a sign change, and no sign test next step
+        # PyTorch's variant: no move on a sign change, and no sign test next step (g - g: a
+        # zero of g's own type, where a 0.0 literal would make float32 arithmetic float64)
+        g = g - g
     if g > 0:
         p = p - step
     elif g < 0:
