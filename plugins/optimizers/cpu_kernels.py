@@ -2,7 +2,8 @@
 
 Every kernel updates flat 1-D float32|float64 arrays in place: the parameters, then the
 optimizer's state slots, in one pass. Hyper-parameters arrive in the parameters' dtype (float32
-training does float32 arithmetic, as PyTorch does); step counters arrive as ints.
+training does float32 arithmetic, as PyTorch does; only vSGD keeps float64 intermediates for its
+statistics); step counters arrive as ints.
 
 ``error_model="numpy"``: Numba's default (Python) error model tests every division for zero and
 raises, and that branch stops the loops from vectorising (Adam ran 4x slower). Here a division

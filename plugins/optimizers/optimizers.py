@@ -151,7 +151,8 @@ class AdaptiveGains(FusedOptimizer):
                f"min_gain={min_gain}, max_gain={max_gain}")
         _momentum_ok(momentum)
         self.increase, self.decrease = float(increase), float(decrease)
-        self.min_gain, self.max_gain, self.momentum = float(min_gain), float(max_gain), momentum
+        self.min_gain, self.max_gain = float(min_gain), float(max_gain)
+        self.momentum = float(momentum)
         self.slots = ("gain", "prev_grad") + (("velocity",) if momentum > 0 else ())
 
     def setup(self, params, grads, dev, kernels):
