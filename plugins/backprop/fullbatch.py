@@ -11,6 +11,8 @@ from scipy.optimize import minimize
 
 from engine import Trainer
 
+from .trainers import decay_vector
+
 
 class FlatObjective:
     """f(flat) -> (mean loss, gradient) over a whole data set, for SciPy and gradient checks.
@@ -18,13 +20,15 @@ class FlatObjective:
     Sets the network's trainable parameters to ``flat`` and runs forward (evaluation mode, so
     dropout and noise layers are off and the objective is deterministic), loss and backward in
     chunks of ``chunk_size`` samples; the per-chunk gradients of the chunk means are combined
-    with weights chunk/n into the gradient of the mean over all samples. Values and gradients
-    are float64 host arrays whatever the network's dtype.
+    with weights chunk/n into the gradient of the mean over all samples. ``l2`` (a flat float64
+    coefficient vector over the trainable parameters, or None) adds ``0.5 * sum(l2 * w^2)`` to
+    the value and ``l2 * w`` to the gradient. Values and gradients are float64 host arrays
+    whatever the network's dtype.
     """
 
-    def __init__(self, network, loss, x, t, chunk_size=10000):
+    def __init__(self, network, loss, x, t, chunk_size=10000, l2=None):
         self.network, self.loss, self.x, self.t = network, loss, x, t
-        self.chunk_size = int(chunk_size)
+        self.chunk_size, self.l2 = int(chunk_size), l2
         self.n = x.shape[0]
         self.evaluations = 0
 
@@ -41,7 +45,12 @@ class FlatObjective:
             total += value
             grad += net.dev.to_host(net.trainable_grads) * ((stop - start) / n)
         self.evaluations += 1
-        return total / n, grad
+        value = total / n
+        if self.l2 is not None:
+            flat = np.asarray(flat, np.float64)
+            value += 0.5 * float(np.dot(self.l2, flat * flat))
+            grad += self.l2 * flat
+        return value, grad
 
     def value(self, flat):
         return self(flat)[0]
@@ -53,8 +62,11 @@ class FullBatchSolver(Trainer):
     method = ""
 
     def __init__(self, epochs: int = 10, max_iter: int = 20, gtol: float = 1e-5,
-                 chunk_size: int = 10000):
+                 chunk_size: int = 10000, l2: float = 0.0):
         super().__init__(epochs=epochs, batch_size="full", shuffle=False)
+        if isinstance(l2, bool) or not l2 >= 0:
+            raise ValueError(f"l2 must be a non-negative number, got {l2!r}")
+        self.l2 = float(l2)
         if int(max_iter) < 1:
             raise ValueError(f"max_iter must be at least 1, got {max_iter}")
         if not gtol > 0:
@@ -67,8 +79,16 @@ class FullBatchSolver(Trainer):
     def options(self):
         return {"maxiter": self.max_iter, "gtol": self.gtol}
 
+    def setup(self, run):
+        net = run.network
+        self._l2 = None
+        if self.l2 > 0:
+            entries = [(e, d) for e, d in zip(net.param_index, net.param_decls) if e[4]]
+            self._l2 = decay_vector(entries, self.l2, {}, net.n_trainable)
+
     def objective(self, run):
-        return FlatObjective(run.network, run.loss, run.x_train, run.t_train, self.chunk_size)
+        return FlatObjective(run.network, run.loss, run.x_train, run.t_train, self.chunk_size,
+                             self._l2)
 
     def fit_epoch(self, run):
         objective = self.objective(run)
@@ -76,14 +96,20 @@ class FullBatchSolver(Trainer):
         result = minimize(objective, x0, jac=True, method=self.method, options=self.options())
         run.network.set_flat(result.x)
         self.last_result = result
-        return float(result.fun) * objective.n, int(result.nit)
+        # the epoch's loss is the data term alone, comparable with other trainers
+        value = float(result.fun)
+        if self._l2 is not None:
+            value -= 0.5 * float(np.dot(self._l2, result.x * result.x))
+        return value * objective.n, int(result.nit)
 
 
 class ConjugateGradient(FullBatchSolver):
     """Polak-Ribiere nonlinear conjugate gradients (SciPy ``method="CG"``) on the full batch.
 
     Spec keys: ``epochs``, ``max_iter`` (iterations per epoch, 20), ``gtol`` (stop when the
-    gradient norm falls below it, 1e-5), ``chunk_size`` (samples per forward/backward, 10000).
+    gradient norm falls below it, 1e-5), ``chunk_size`` (samples per forward/backward, 10000),
+    ``l2`` (0.5 * l2 * ||w||^2 added to the objective for decayed parameters, weights not
+    biases; 0).
     """
 
     name = "cg"
@@ -95,15 +121,17 @@ class LBFGS(FullBatchSolver):
 
     Spec keys: ``epochs``, ``max_iter`` (iterations per epoch, 20), ``gtol`` (projected
     gradient tolerance, 1e-5), ``ftol`` (relative reduction tolerance, SciPy's 2.2e-9),
-    ``history`` (stored curvature pairs, 10), ``chunk_size`` (10000).
+    ``history`` (stored curvature pairs, 10), ``chunk_size`` (10000), ``l2`` (0).
     """
 
     name = "lbfgs"
     method = "L-BFGS-B"
 
     def __init__(self, epochs: int = 10, max_iter: int = 20, gtol: float = 1e-5,
-                 ftol: float = 2.2e-9, history: int = 10, chunk_size: int = 10000):
-        super().__init__(epochs=epochs, max_iter=max_iter, gtol=gtol, chunk_size=chunk_size)
+                 ftol: float = 2.2e-9, history: int = 10, chunk_size: int = 10000,
+                 l2: float = 0.0):
+        super().__init__(epochs=epochs, max_iter=max_iter, gtol=gtol, chunk_size=chunk_size,
+                         l2=l2)
         if not ftol > 0:
             raise ValueError(f"ftol must be positive, got {ftol}")
         if int(history) < 1:

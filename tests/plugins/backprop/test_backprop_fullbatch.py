@@ -33,13 +33,16 @@ def make(trainer, dtype="float64", load_data=True):
     return build_run(parse_spec(SPEC.format(trainer=trainer, dtype=dtype)), load_data=load_data)
 
 
-def test_flat_objective_passes_the_numerical_gradient_check():
-    run = make('type = "lbfgs"')
+@pytest.mark.parametrize("l2", [0.0, 0.3])
+def test_flat_objective_passes_the_numerical_gradient_check(l2):
+    run = make(f'type = "lbfgs"\nl2 = {l2}')
     x, t = run.x_train[:40], run.t_train[:40]
-    objective = FlatObjective(run.network, run.loss, x, t, chunk_size=16)
+    objective = FlatObjective(run.network, run.loss, x, t, chunk_size=16, l2=run.trainer._l2)
     base = run.network.get_flat()
     value, grad = objective(base)
-    assert value == pytest.approx(run.loss.value(run.network.forward(x)[0], t) / 40)
+    data_term = run.loss.value(run.network.forward(x)[0], t) / 40
+    weights = np.concatenate([run.network.layers[i].params["w"].ravel() for i in (0, 2)])
+    assert value == pytest.approx(data_term + 0.5 * l2 * np.sum(weights**2))
     # the same central-difference comparison engine.testing uses for whole networks
     testing._compare(objective.value, base.copy(), grad, "parameters", run.network,
                      np.random.default_rng(0), 1e-6, 1e-5, 1e-8, 60)
@@ -72,6 +75,16 @@ def test_lbfgs_beats_a_few_epochs_of_sgd():
     assert lbfgs.history[-1]["loss"] == pytest.approx(final, rel=1e-3)
 
 
+def test_l2_shrinks_the_weights_and_reports_the_data_loss():
+    plain, decayed = make('type = "lbfgs"\nepochs = 1'), make('type = "lbfgs"\nepochs = 1\nl2 = 0.01')
+    fit(plain)
+    fit(decayed)
+    norm = [np.linalg.norm(r.network.layers[0].params["w"]) for r in (plain, decayed)]
+    assert norm[1] < 0.7 * norm[0]
+    data = decayed.loss.value(decayed.network.forward(decayed.x_train)[0], decayed.t_train) / 300
+    assert decayed.history[0]["loss"] == pytest.approx(data, rel=1e-6)
+
+
 def test_cg_decreases_the_loss_each_epoch():
     run = make('type = "cg"\nepochs = 3\nmax_iter = 5')
     fit(run)
@@ -81,7 +94,7 @@ def test_cg_decreases_the_loss_each_epoch():
 
 
 @pytest.mark.parametrize("table", ['type = "lbfgs"\nbatch_size = 10', 'type = "cg"\nmax_iter = 0',
-                                   'type = "lbfgs"\nhistory = 0'])
+                                   'type = "lbfgs"\nhistory = 0', 'type = "cg"\nl2 = -1'])
 def test_bad_keys_are_spec_errors(table):
     from engine.errors import SpecError
 
