@@ -69,9 +69,9 @@ class Perceptron(Trainer):
         order = run.rng.permutation(n) if self.shuffle else np.arange(n)
         if getattr(self, "_wrong", None) is None or self._wrong.shape[0] != n:
             self._wrong = run.dev.empty((n,), np.int32)
-        self.mistakes = int(self.k.perceptron_epoch(run.x_train, run.t_train, run.dev.to_device(order),
-                                                    self._w, self._b, self._lr, self._lr_b,
-                                                    self._wrong))
+        order = run.dev.to_device(order)
+        self.mistakes = int(self.k.perceptron_epoch(run.x_train, run.t_train, order, self._w,
+                                                    self._b, self._lr, self._lr_b, self._wrong))
         if self.mistakes == 0:
             run.stop = True
         return float(self.mistakes), n

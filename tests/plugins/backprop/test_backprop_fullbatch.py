@@ -76,7 +76,8 @@ def test_lbfgs_beats_a_few_epochs_of_sgd():
 
 
 def test_l2_shrinks_the_weights_and_reports_the_data_loss():
-    plain, decayed = make('type = "lbfgs"\nepochs = 1'), make('type = "lbfgs"\nepochs = 1\nl2 = 0.01')
+    plain = make('type = "lbfgs"\nepochs = 1')
+    decayed = make('type = "lbfgs"\nepochs = 1\nl2 = 0.01')
     fit(plain)
     fit(decayed)
     norm = [np.linalg.norm(r.network.layers[0].params["w"]) for r in (plain, decayed)]

@@ -102,7 +102,8 @@ def test_per_layer_overrides_replace_the_global_value():
 
 
 def test_decay_vector_layout():
-    decls = [ParamDecl("w", (2, 3), "zeros", 2, 3), ParamDecl("b", (3,), "zeros", 2, 3, decay=False),
+    decls = [ParamDecl("w", (2, 3), "zeros", 2, 3),
+             ParamDecl("b", (3,), "zeros", 2, 3, decay=False),
              ParamDecl("w", (3, 1), "zeros", 3, 1)]
     entries = [(("a", "w", 0, (2, 3), True), decls[0]), (("a", "b", 6, (3,), True), decls[1]),
                (("c", "w", 9, (3, 1), True), decls[2])]

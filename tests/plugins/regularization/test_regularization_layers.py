@@ -30,7 +30,8 @@ def test_gaussian_noise_adds_the_layers_draws_in_training_only():
     x = np.arange(6.0).reshape(2, 3)
     layer.rng = np.random.default_rng(7)
     y, _ = layer.forward(x, train=True)
-    np.testing.assert_allclose(y, x + 0.5 * np.random.default_rng(7).standard_normal(6).reshape(2, 3))
+    noise = np.random.default_rng(7).standard_normal(6).reshape(2, 3)
+    np.testing.assert_allclose(y, x + 0.5 * noise)
     assert layer.forward(x, train=False)[0] is x
     big = testing.build_layer("gaussian_noise", (1000,), std=0.3)
     noise = big.forward(np.zeros((20, 1000)), train=True)[0]
