@@ -1,5 +1,11 @@
 """Learning-rate schedules: fixed ones set at the start of each epoch from the epoch number,
-adaptive ones (reduce on plateau, bold driver) decide at the end of each epoch."""
+adaptive ones (reduce on plateau, bold driver) decide at the end of each epoch.
+
+Each records the rate the epoch trained with as the metric ``lr``, before changing anything
+(``setdefault``: with several of them, whichever runs first records the untouched rate). A
+fixed schedule overrides any other rate change at the next epoch start, so combine an
+adaptive rule with a fixed schedule only knowingly.
+"""
 
 import math
 
@@ -32,7 +38,7 @@ class EpochSchedule(Callback):
 
     @hookimpl
     def on_epoch_end(self, run, epoch, metrics):
-        metrics["lr"] = run.optimizer.lr
+        metrics.setdefault("lr", run.optimizer.lr)
 
     def state(self):
         return {"base_lr": self.base_lr}
@@ -169,7 +175,7 @@ class ReduceOnPlateau(Callback):
 
     @hookimpl
     def on_epoch_end(self, run, epoch, metrics):
-        metrics["lr"] = run.optimizer.lr  # the rate this epoch trained with
+        metrics.setdefault("lr", run.optimizer.lr)  # the rate this epoch trained with
         value = _monitor.read(metrics, self.monitor, self.name)
         run.optimizer.lr = self.step(value, run.optimizer.lr)
 
@@ -214,7 +220,7 @@ class BoldDriver(Callback):
     @hookimpl
     def on_epoch_end(self, run, epoch, metrics):
         loss, opt = float(metrics["loss"]), run.optimizer
-        metrics["lr"] = opt.lr
+        metrics.setdefault("lr", opt.lr)
         if self.reference is None or loss < self.reference:
             if self.reference is not None:
                 opt.lr *= self.increase

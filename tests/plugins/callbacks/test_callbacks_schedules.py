@@ -193,3 +193,27 @@ def test_schedules_in_training_and_exact_resume(tmp_path, table):
     fit(resumed)
     assert [h["lr"] for h in resumed.history] == pytest.approx(lrs)
     np.testing.assert_array_equal(resumed.network.flat_params, whole.network.flat_params)
+
+
+@pytest.mark.parametrize("order", ["step first", "plateau first"])
+def test_recorded_lr_is_the_rate_the_epoch_used_whatever_the_hook_order(order):
+    import pluggy
+
+    from engine import hookspecs
+
+    cbs = [callback("step_lr", step_size=10), callback("reduce_on_plateau", monitor="loss",
+                                                       patience=0, factor=0.5)]
+    pm = pluggy.PluginManager("redes")
+    pm.add_hookspecs(hookspecs)
+    for cb in cbs if order == "step first" else cbs[::-1]:
+        pm.register(cb)
+    run = fake_run(0.4)
+    pm.hook.on_fit_start(run=run)
+    used = []
+    for e in range(3):
+        pm.hook.on_epoch_start(run=run, epoch=e)
+        used.append(run.optimizer.lr)
+        metrics = {"loss": 1.0}
+        pm.hook.on_epoch_end(run=run, epoch=e, metrics=metrics)
+        assert metrics["lr"] == used[-1]
+        assert run.optimizer.lr == pytest.approx(used[-1] * (0.5 if e else 1.0))
