@@ -8,7 +8,7 @@ of its output, each thread gathering what it needs, so no two threads write one 
 shared edge elements with atomics.
 """
 
-from numba import cuda
+from numba import cuda, float64
 
 from engine import cuda_blas, device
 
@@ -159,14 +159,27 @@ def _fold_kernel(dy, dyt):
         dyt[f, n * dy.shape[2] + p] = dy[n, f, p]
 
 
+_REDUCE = 128  # most threads of a row-sum block (shared-memory partial sums)
+
+
 @cuda.jit
 def _row_sum_kernel(a, out):
-    start, stride = cuda.grid(1), cuda.gridsize(1)
-    for f in range(start, out.shape[0], stride):
-        acc = 0.0
-        for j in range(a.shape[1]):
-            acc += a[f, j]
-        out[f] = acc
+    # one block per row: strided partial sums, then a tree reduction in shared memory
+    row, t, n = cuda.blockIdx.x, cuda.threadIdx.x, cuda.blockDim.x
+    part = cuda.shared.array(_REDUCE, float64)
+    acc = 0.0
+    for j in range(t, a.shape[1], n):
+        acc += a[row, j]
+    part[t] = acc
+    cuda.syncthreads()
+    step = 1
+    while step < n:
+        if t % (2 * step) == 0 and t + step < n:
+            part[t] += part[t + step]
+        cuda.syncthreads()
+        step *= 2
+    if t == 0:
+        out[row] = part[0]
 
 
 def _cols(xp, w, stride, dilation, out_shape):
@@ -194,7 +207,7 @@ def conv_backward(xp, dy, w, stride, dilation, dw, db, dxp):
     dy3 = dy.reshape(dy.shape[0], f, cols.shape[1] // dy.shape[0])
     dyt = cuda.device_array((f, cols.shape[1]), dy.dtype)
     _fold_kernel[device.launch_1d(dy.size)](dy3, dyt)
-    _row_sum_kernel[device.launch_1d(f)](dyt, db)
+    _row_sum_kernel[f, min(device.THREADS_PER_BLOCK, _REDUCE)](dyt, db)
     cuda_blas.matmul(dyt, cols, dw.reshape(f, cols.shape[0]), trans_b=True)
     if dxp is not None:
         dcols = cuda.device_array(cols.shape, cols.dtype)

@@ -108,10 +108,10 @@ class Conv(Layer):
 
     def forward(self, x, *, train=False):
         n = x.shape[0]
-        xp = x.reshape((n,) + self._in5)
+        xp = x5 = x.reshape((n,) + self._in5)
         if self._padded:
             xp = self.dev.empty((n,) + self._pad5, x.dtype)
-            self.k.pad_forward(x.reshape((n,) + self._in5), self._lo3, self._mode, xp)
+            self.k.pad_forward(x5, self._lo3, self._mode, xp)
         y = self.dev.empty((n,) + self.output_shape, x.dtype)
         self.k.conv_forward(xp, self._w5(), self._bias(x.dtype), self._s3, self._d3,
                             y.reshape((n, self.filters) + self._out3))
@@ -165,7 +165,7 @@ class Conv(Layer):
 
 
 class Conv1d(Conv):
-    """1-D convolution on (C, L) per sample (conv2d's kernels with H = 1); see Conv."""
+    """1-D convolution on (C, L) per sample (the shared 3-D kernels with D = H = 1); see Conv."""
 
     name = "conv1d"
     rank = 1
