@@ -23,6 +23,7 @@ log = logging.getLogger("redes")
 DEFAULT_PLUGINS = (
     "plugins.initializers",
     "plugins.dense",
+    "plugins.conv",
     "plugins.optimizers",
     "plugins.backprop",
     "plugins.datasets",
