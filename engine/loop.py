@@ -68,6 +68,8 @@ def build_run(spec, *, device="cpu", data_dir=None, dtype=np.float32, load_data=
         network.build(tuple(input_shape), dtype=dtype, device=dev, seed=spec.seed, rng=rng)
     except ShapeError as exc:
         raise SpecError(str(exc), source=source, path="model.layers") from None
+    if raw["model"].get("init_from") and load_data:  # validate/show need no trained source
+        ckpt.load_weights(network, raw["model"]["init_from"], raw["model"].get("init_layers"))
     loss = construct("losses", raw["loss"], path="loss", source=source)
     place(loss, dev)
     n_out = network.output_shape

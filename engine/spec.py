@@ -8,7 +8,9 @@ Layout of a spec (every section but ``model`` has defaults)::
     seed = 0
     [data]        type = "<dataset>", dataset keys, plus validation / validation_from /
                   preprocess / pca_components / train_subset (engine keys, see DATA_KEYS)
-    [model]       layers = [ { type = "<layer>", <constructor keys> }, ... ]
+    [model]       layers = [ { type = "<layer>", <constructor keys> }, ... ]; optional
+                  init_from = "x.h5" + init_layers = ["conv0", ...] (transfer learning: copy
+                  those layers' weights, by name, from a checkpoint; all layers if omitted)
     [loss]        type = "<loss>", constructor keys
     [optimizer]   type = "<optimizer>", constructor keys
     [trainer]     type = "<trainer>", constructor keys (epochs, batch_size, shuffle, ...)
@@ -36,6 +38,7 @@ SECTIONS = ("seed", "name", "description", "data", "model", "loss", "optimizer",
             "checkpoint", "callbacks")
 DATA_KEYS = {"validation", "validation_from", "preprocess", "pca_components", "train_subset"}
 CHECKPOINT_KEYS = {"path": str, "every": int}
+MODEL_KEYS = {"layers", "input_shape", "dtype", "init_from", "init_layers"}
 DEFAULTS = {
     "seed": 0,
     "data": {"type": "digits"},
@@ -290,11 +293,26 @@ def validate(spec):
     model = raw["model"]
     if not isinstance(model, dict) or "layers" not in model:
         raise SpecError("expected [model] with a 'layers' list.", source=source, path="model")
-    extra = set(model) - {"layers", "input_shape", "dtype"}
+    extra = set(model) - MODEL_KEYS
     if extra:
-        raise SpecError(f"unknown key '{sorted(extra)[0]}'. Accepted: layers, input_shape, dtype.",
+        raise SpecError(f"unknown key '{sorted(extra)[0]}'. Accepted: {', '.join(sorted(MODEL_KEYS))}.",
                         source=source, path=f"model.{sorted(extra)[0]}")
-    build_layers(model["layers"], source=source)
+    layers = build_layers(model["layers"], source=source)
+    if "init_from" in model and not isinstance(model["init_from"], str):
+        raise SpecError("expected the path of a checkpoint (a string).", source=source,
+                        path="model.init_from")
+    if "init_layers" in model:
+        names = [layer.label or f"{layer.name}{i}" for i, layer in enumerate(layers)]
+        chosen = model["init_layers"]
+        if "init_from" not in model:
+            raise SpecError("init_layers needs init_from (the checkpoint to copy them from).",
+                            source=source, path="model.init_layers")
+        if not isinstance(chosen, list) or not all(isinstance(n, str) for n in chosen):
+            raise SpecError("expected a list of layer names.", source=source, path="model.init_layers")
+        for name in chosen:
+            if name not in names:
+                raise SpecError(f"no layer named '{name}'; layers: {', '.join(names)}.",
+                                source=source, path="model.init_layers")
     for kind, section in (("losses", "loss"), ("optimizers", "optimizer"), ("trainers", "trainer")):
         construct(kind, raw[section], path=section, source=source)
     data = raw["data"]

@@ -134,3 +134,25 @@ def test_load_weights_by_layer_name(tmp_path):
     a, b = run.network.layers[0].params["w"], other.network.layers[0].params["w"]
     assert np.array_equal(a, b)
     assert not np.array_equal(run.network.layers[3].params["w"], other.network.layers[3].params["w"])
+
+
+def test_transfer_learning_from_spec_copies_named_layers_and_freezes(tmp_path):
+    source = make()
+    fit(source, out=tmp_path / "src.h5")
+    path = str(tmp_path / "src.h5")
+    text = TINY.replace("{ type = \"dense\", units = 16 }",
+                        "{ type = \"dense\", units = 16, trainable = false }")
+    target = make(text, overrides=[f'model.init_from="{path}"', 'model.init_layers=["dense0"]',
+                                   "seed=7"])
+    w = source.network.layers[0].params["w"].copy()
+    assert np.array_equal(target.network.layers[0].params["w"], w)
+    fit(target)
+    assert np.array_equal(target.network.layers[0].params["w"], w)  # frozen: never updated
+    assert target.final_metrics["test_accuracy"] > 0.8
+
+
+def test_init_layers_names_must_exist():
+    from engine.errors import SpecError
+
+    with pytest.raises(SpecError, match="no layer named 'conv9'"):
+        make(overrides=['model.init_from="x.h5"', 'model.init_layers=["conv9"]'])
