@@ -7,6 +7,7 @@ activations come from the dense family, which works on any shape.
 
 from engine import hookimpl
 
+from .augment import Augment
 from .layers import Conv1d, Conv2d, Conv3d, Flatten, MaxPool2d, MeanPool2d
 from .residual import Residual
 
@@ -17,3 +18,8 @@ LAYERS = (Conv1d, Conv2d, Conv3d, MaxPool2d, MeanPool2d, Flatten, Residual)
 def register_layers(register):
     for cls in LAYERS:
         register(cls)
+
+
+@hookimpl
+def register_callbacks(register):
+    register(Augment)
