@@ -73,7 +73,7 @@ def warp_images(x, shifts=None, angles=None, scales=None, displacement=None):
     ``displacement`` (H, N, 2, W) (the layout of ``elastic_fields``) is an extra per-pixel
     offset in pixels: ``displacement[i, n, :, j]`` moves the read of output pixel (i, j). Missing parameters
     are the identity. Bilinear interpolation, zero outside the image (scipy's
-    ``map_coordinates(order=1, mode="constant")``, in one compiled pass).
+    ``map_coordinates(order=1, mode="grid-constant")``, in one compiled pass).
     """
     x = np.ascontiguousarray(x)
     n, h, w = x.shape
