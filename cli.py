@@ -220,6 +220,25 @@ def compare(spec: SpecArg,
         err.print(f"learning curves: {out}", highlight=False)
 
 
+plot_app = typer.Typer(no_args_is_help=True, help="Draw figures of a trained checkpoint.")
+app.add_typer(plot_app, name="plot")
+
+
+@plot_app.command("filters")
+@handle_errors
+def plot_filters(checkpoint: CheckpointArg,
+                 out: Annotated[Path, typer.Option(help="PNG to write")] = Path("filters.png"),
+                 layer: Annotated[Optional[str], typer.Option(help="layer name (default: the first convolution)")] = None,
+                 index: Annotated[int, typer.Option(help="test sample whose feature maps are drawn")] = 0,
+                 data_dir: DataDirOpt = None):
+    """Draw the kernels of a convolution layer of CHECKPOINT and its feature maps for one sample."""
+    from engine.plots import filters_png
+    from engine.resume import run_from_checkpoint
+
+    filters_png(run_from_checkpoint(checkpoint, data_dir=data_dir), out, layer=layer, index=index)
+    err.print(f"filters: {out}", highlight=False)
+
+
 def main():
     app()
 

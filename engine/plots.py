@@ -48,3 +48,81 @@ def learning_curves_png(histories, path, *, title=None):
 
 def _positive(histories):
     return all(row["loss"] > 0 for history in histories.values() for row in history)
+
+
+def _conv_layer(network, layer):
+    """(index, layer) of the named top-level layer, else of the first convolution (a layer whose
+    weights ``w`` are (filters, C, k) or (filters, C, kh, kw))."""
+    from .errors import RedesError
+
+    is_conv = lambda l: "w" in l.params and l.params["w"].ndim in (3, 4)  # noqa: E731
+    for index, candidate in enumerate(network.layers):
+        if layer is None and is_conv(candidate):
+            return index, candidate
+        if layer is not None and candidate.label == layer:
+            if not is_conv(candidate):
+                raise RedesError(f"layer '{layer}' ({candidate.name}) is not a 1-D or 2-D "
+                                 f"convolution: it has no (filters, channels, kh, kw) kernels to draw.")
+            return index, candidate
+    names = ", ".join(l.label for l in network.layers)
+    if layer is not None:
+        raise RedesError(f"the network has no top-level layer '{layer}'; its layers are: {names}.")
+    raise RedesError(f"the network has no convolution layer (conv1d/conv2d) to draw filters of; "
+                     f"its layers are: {names}.")
+
+
+def _grid(fig, images, title, cmap):
+    """One subfigure panel: ``images`` (count, h, w) in a near-square grid of axes."""
+    import math
+
+    count = len(images)
+    cols = math.ceil(math.sqrt(count))
+    rows = math.ceil(count / cols)
+    axes = fig.subplots(rows, cols, squeeze=False)
+    for k, ax in enumerate(axes.flat):
+        ax.set_axis_off()
+        if k < count:
+            ax.imshow(images[k], cmap=cmap, interpolation="nearest")
+            ax.set_title(str(k), fontsize="x-small")
+    fig.suptitle(title, fontsize="medium")
+
+
+def filters_png(run, path, layer=None, index=0):
+    """Write a PNG of a convolution layer of ``run``'s network: its kernels (top: the mean over
+    input channels, one image per filter) and its output feature maps for test sample ``index``
+    (bottom; the validation, else training, split when there is no test split). ``layer`` names
+    a top-level layer; None takes the first convolution. Returns the path.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from .errors import RedesError
+
+    position, conv = _conv_layer(run.network, layer)
+    dev = run.network.dev
+    w = dev.to_host(conv.params["w"])
+    kernels = w.mean(axis=1).reshape(w.shape[0], -1, w.shape[-1])  # (filters, kh or 1, kw)
+    splits, split = run.splits, "test"
+    x = splits.x_test
+    for name, other in (("validation", splits.x_val), ("training", splits.x_train)):
+        if x is None:
+            x, split = other, name
+    if not -len(x) <= index < len(x):
+        raise RedesError(f"--index {index} is out of range: the {split} split has {len(x)} samples.")
+    index %= len(x)
+    y = dev.to_device(x[index : index + 1].astype(run.network.dtype, copy=False))
+    for current in run.network.layers[: position + 1]:
+        y, _ = current.forward(y, train=False)
+    maps = dev.to_host(y)[0]
+    maps = maps.reshape(maps.shape[0], -1, maps.shape[-1])  # (filters, H' or 1, W')
+
+    fig = Figure(figsize=(8, 9), dpi=100)
+    FigureCanvasAgg(fig)
+    top, bottom = fig.subfigures(2, 1)
+    _grid(top, kernels, f"{conv.label}: {w.shape[0]} kernels {tuple(w.shape[2:])}"
+          + (f" (mean of {w.shape[1]} input channels)" if w.shape[1] > 1 else ""), "gray")
+    _grid(bottom, maps, f"{conv.label} feature maps of {split} sample {index}", "viridis")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="png")
+    return path
