@@ -189,3 +189,17 @@ def test_flat_inputs_need_image_shape(tmp_path):
     x = run.dev.to_host(run.x_train)
     assert x.shape == run.splits.x_train.shape and not np.array_equal(x, run.splits.x_train)
     assert np.isfinite(fit(run)["train_loss"])
+
+
+def test_resume_draws_the_same_augmentations(tmp_path):
+    from engine.resume import run_from_checkpoint
+
+    straight = _run(tmp_path, epochs=2)
+    fit(straight)
+    first = _run(tmp_path, epochs=2)
+    first.trainer.epochs = 1  # stop after one epoch; the checkpoint's spec still says 2
+    fit(first, out=tmp_path / "half.h5")
+    resumed = run_from_checkpoint(tmp_path / "half.h5")
+    assert resumed.epoch == 1
+    fit(resumed)
+    np.testing.assert_array_equal(resumed.network.get_flat(), straight.network.get_flat())
