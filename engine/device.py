@@ -30,22 +30,12 @@ def launch_2d(shape):
 def tune_cpu_runtime():
     """Process settings that make the CPU hot path fast; applied once, when the CPU device is made.
 
-    * BLAS runs single-threaded (``REDES_BLAS_THREADS`` overrides): the Numba kernels own the
-      cores, and OpenBLAS threads that keep spinning after each small matrix product fight
-      them for the two cores (LeNet-5 at batch 64: 16 ms -> 7 ms a step; the 784-100-10 MLP is
-      unaffected within noise).
     * glibc keeps freed batch-sized buffers instead of returning them to the OS, which would
       page-fault them back in on every step (LeNet-5: a further ~2x).
     """
     import ctypes
-    import os
     import sys
 
-    import threadpoolctl
-
-    threads = int(os.environ.get("REDES_BLAS_THREADS", "1"))
-    if threads > 0:
-        threadpoolctl.threadpool_limits(threads, user_api="blas")
     if sys.platform.startswith("linux"):
         try:
             libc = ctypes.CDLL("libc.so.6")
@@ -62,6 +52,30 @@ class CPU:
 
     def __init__(self):
         tune_cpu_runtime()
+        self._blas_default = None
+
+    def configure_threads(self, layers):
+        """BLAS threads for a network: one when any layer runs parallel Numba kernels.
+
+        Those kernels own the cores, and OpenBLAS threads that keep spinning after each small
+        matrix product fight them (LeNet-5 at batch 64: 16 ms -> 7 ms a step); a network of
+        BLAS-bound layers (an MLP) keeps BLAS's own threads (~20 % faster at batch 128).
+        ``REDES_BLAS_THREADS`` overrides.
+        """
+        import os
+
+        import threadpoolctl
+
+        if self._blas_default is None:
+            self._blas_default = max((i.get("num_threads", 1) for i in threadpoolctl.threadpool_info()
+                                      if i.get("user_api") == "blas"), default=1)
+        wanted = os.environ.get("REDES_BLAS_THREADS")
+        if wanted is not None:
+            threads = int(wanted)
+        else:
+            parallel = any(getattr(layer, "parallel_kernels", False) for layer in layers)
+            threads = 1 if parallel else self._blas_default
+        threadpoolctl.threadpool_limits(threads, user_api="blas")
 
     def empty(self, shape, dtype):
         return np.empty(shape, dtype)

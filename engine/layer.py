@@ -65,6 +65,7 @@ class Layer:
     name: ClassVar[str] = ""
     kernels: ClassVar[dict] = {}  # {"cpu": module, "cuda": module}; {} for pure-composition layers
     trainable = True  # every layer accepts spec key ``trainable = false`` (frozen)
+    parallel_kernels = False  # True: its CPU kernels use Numba's threads (BLAS then runs on one)
     input_grad = True
     dev = k = rng = None
 

@@ -57,6 +57,8 @@ class Network:
         self.output_shape = shape
         self._allocate(seed)
         self._place()
+        if hasattr(self.dev, "configure_threads"):
+            self.dev.configure_threads([layer for _, layer in walk(self.layers)])
         self.layers[0].input_grad = False
         self.built = True
         return self

@@ -42,6 +42,8 @@ class Conv(Layer):
     b: (filters,). The cache is the padded input.
     """
 
+    parallel_kernels = True
+
     kernels = KERNELS
     rank = 2
 
@@ -100,10 +102,10 @@ class Conv(Layer):
         self._wshape5 = (self.filters, channels) + self._k3
         fan = math.prod(self.kernel)
         self.declare("w", (self.filters, channels) + self.kernel, self.init,
-                     fan_in=channels * fan, fan_out=self.filters * fan)
+                     fan_in=channels * fan, fan_out=self.filters * fan, unit_axis=0)
         if self.use_bias:
             self.declare("b", (self.filters,), self.bias_init,
-                         fan_in=channels * fan, fan_out=self.filters * fan)
+                         fan_in=channels * fan, fan_out=self.filters * fan, unit_axis=0)
         return self.output_shape
 
     def forward(self, x, *, train=False):
@@ -191,6 +193,8 @@ class Pool2d(Layer):
     Spec keys: ``window`` (int or [h, w]), ``stride`` (defaults to the window: non-overlapping).
     Output size per axis: floor((M - window) / stride) + 1; no padding.
     """
+
+    parallel_kernels = True
 
     kernels = KERNELS
 
