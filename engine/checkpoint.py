@@ -9,6 +9,7 @@ Layout (names, not indices, so files read well in ``h5ls`` and survive reorderin
     /optim                         attrs: type, scalars (JSON)
     /layer_state/<layer>/<key>     non-parameter buffers (Layer.state())
     /trainer                       attrs: epoch, step, rng_state, history, callbacks (JSON)
+    /trainer/callbacks/<i>/<key>   array-valued callback state (early stopping's best weights)
 
 Writes are atomic: a temporary file in the same directory is written, flushed, fsynced and
 renamed over the target, so a crash or kill mid-save never destroys the previous checkpoint.
@@ -81,9 +82,17 @@ def _write(f, run):
         epoch=run.epoch, step=run.step,
         rng_state=json.dumps(run.rng.bit_generator.state),
         history=json.dumps(run.history),
-        callbacks=json.dumps([cb.state() for cb in run.callbacks]),
+        callbacks=json.dumps([_json_part(cb.state()) for cb in run.callbacks]),
         final=json.dumps(run.final_metrics or {}),
     )
+    for i, cb in enumerate(run.callbacks):  # array state (best weights) as datasets
+        for key, value in cb.state().items():
+            if isinstance(value, np.ndarray):
+                tg.create_dataset(f"callbacks/{i}/{key}", data=value)
+
+
+def _json_part(state):
+    return {k: v for k, v in state.items() if not isinstance(v, np.ndarray)}
 
 
 def open_checkpoint(path):
@@ -125,7 +134,10 @@ def load(run, path, *, optimizer=True, trainer=True):
                 run.epoch, run.step = int(t["epoch"]), int(t["step"])
                 run.rng.bit_generator.state = json.loads(t["rng_state"])
                 run.history = json.loads(t["history"])
-                for cb, state in zip(run.callbacks, json.loads(t["callbacks"])):
+                arrays = f["trainer"].get("callbacks")
+                for i, (cb, state) in enumerate(zip(run.callbacks, json.loads(t["callbacks"]))):
+                    if arrays is not None and str(i) in arrays:
+                        state.update({k: np.asarray(v[()]) for k, v in arrays[str(i)].items()})
                     cb.load_state(state)
         except KeyError as exc:
             raise CheckpointError(f"'{path}' is missing {exc}; it is incomplete or corrupt.") from None

@@ -20,10 +20,9 @@ class EarlyStopping(Callback):
 
     With ``restore_best`` (default true) a host copy of the trainable weights of the best epoch
     is kept and put back when stopping and when the epochs run out, so the final metrics and
-    the checkpoint are those of the best epoch. The copy is held in memory only: a checkpoint
-    stores the best value, the epoch and the counters, not the weights, so after ``redes
-    resume`` a restore can only go back to the best epoch seen since the resume (a warning says
-    so when the best epoch came before it).
+    the checkpoint are those of the best epoch. The copy is saved in checkpoints with the best
+    value, epoch and counters, so a resumed run restores exactly what an uninterrupted run
+    would.
 
     Spec keys: ``monitor`` ("val_loss"; any epoch metric such as "val_accuracy" or "loss"),
     ``mode`` ("auto"), ``patience`` (5), ``min_delta`` (0), ``restore_best`` (true). Metrics:
@@ -95,12 +94,15 @@ class EarlyStopping(Callback):
         return True
 
     def state(self):
-        return {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait,
-                "stopped_epoch": self.stopped_epoch, "at_best": self.at_best}
+        state = {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait,
+                 "stopped_epoch": self.stopped_epoch, "at_best": self.at_best}
+        if self.best_params is not None:
+            state["best_params"] = self.best_params  # saved as a dataset by the checkpoint
+        return state
 
     def load_state(self, state):
         self.best = float(state.get("best", self.best))
         self.best_epoch, self.wait = state.get("best_epoch"), int(state.get("wait", 0))
         self.stopped_epoch = state.get("stopped_epoch")
         self.at_best = bool(state.get("at_best", True))
-        self.best_params = None
+        self.best_params = state.get("best_params")

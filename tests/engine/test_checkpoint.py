@@ -156,3 +156,18 @@ def test_init_layers_names_must_exist():
 
     with pytest.raises(SpecError, match="no layer named 'conv9'"):
         make(overrides=['model.init_from="x.h5"', 'model.init_layers=["conv9"]'])
+
+
+def test_resume_with_early_stopping_restores_best_weights_saved_before(tmp_path):
+    spec = TINY + '\n[[callbacks]]\ntype = "early_stopping"\nmonitor = "loss"\npatience = 50\n'
+    spec = spec.replace("epochs = 4", "epochs = 3")
+    full = make(spec, overrides=["optimizer.lr=5.0"])  # erratic, so the best epoch is early
+    fit(full)
+    part = make(spec, overrides=["optimizer.lr=5.0", f'checkpoint.path="{tmp_path / "s.h5"}"'])
+    part.trainer.epochs = 2
+    fit(part)
+    with h5py.File(tmp_path / "s.h5") as f:
+        assert "trainer/callbacks/0/best_params" in f
+    resumed = run_from_checkpoint(tmp_path / "s.h5")
+    fit(resumed)
+    assert np.array_equal(params(full), params(resumed))
