@@ -29,8 +29,13 @@ A layer is a class registered through ``register_layers``. Its life:
    gradient itself. Layers without a backward pass (an RBM trained by a sampling trainer) leave
    the default, which raises.
 
-Frozen layers (spec key ``trainable = false``) keep computing gradients, but their parameters
-live outside the slice of the flat vector the optimizer updates. Pre-trained weights (RBM, DBN,
+Every layer table also accepts three keys that the engine handles, so layer classes never see
+them: ``name`` (the instance name checkpoints and ``init_layers`` use), ``trainable`` and
+``lr_mult``. Frozen layers (``trainable = false``) keep computing gradients, but their parameters
+live outside the slice of the flat vector the optimizer updates. ``lr_mult`` (default 1) scales
+the optimizer's learning rate for the layer's parameters (times its enclosing layers' ``lr_mult``),
+as a PyTorch parameter group with its own ``lr`` does: fine-tune pre-trained layers slowly while a
+new head learns at the full rate. Pre-trained weights (RBM, DBN,
 autoencoder) reach a dense network through ``state()``/``load_state()`` and checkpoints, keyed by
 layer and parameter name. Composite layers (a residual block) return their inner layers from
 ``children()``; the network allocates and places those too.
@@ -64,7 +69,8 @@ class Layer:
 
     name: ClassVar[str] = ""
     kernels: ClassVar[dict] = {}  # {"cpu": module, "cuda": module}; {} for pure-composition layers
-    trainable = True  # every layer accepts spec key ``trainable = false`` (frozen)
+    trainable = True  # spec key ``trainable = false`` freezes the layer (set by the engine)
+    lr_mult = 1.0  # spec key ``lr_mult``: this layer's learning-rate multiplier (set by the engine)
     parallel_kernels = False  # True: its CPU kernels use Numba's threads (BLAS then runs on one)
     input_grad = True
     dev = k = rng = None
@@ -74,6 +80,9 @@ class Layer:
         self.params, self.grads, self._decls = {}, {}, []
         self.label = None  # instance name (spec ``name``), set by the network
         return self
+
+    def __init__(self):
+        """Layers without hyper-parameters take no spec keys (beyond the engine's own)."""
 
     # -- declaration -----------------------------------------------------------------------
     def declare(self, key, shape, init="zeros", fan_in=None, fan_out=None, *, decay=None,

@@ -81,6 +81,7 @@ def build_run(spec, *, device="cpu", data_dir=None, dtype=np.float32, load_data=
     optimizer = construct("optimizers", raw["optimizer"], path="optimizer", source=source)
     optimizer.setup(network.trainable_params, network.trainable_grads, dev,
                     devices.kernels_for(optimizer, dev))
+    optimizer.use_lr_groups(network.lr_groups)
     trainer = construct("trainers", raw["trainer"], path="trainer", source=source)
     callbacks = [construct("callbacks", t, path=f"callbacks[{i}]", source=source)
                  for i, t in enumerate(raw["callbacks"])]

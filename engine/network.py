@@ -5,6 +5,8 @@ Every parameter of every layer is a view into one flat vector (``flat_params``; 
 slice ``trainable_params`` with one kernel call and frozen layers are never touched.
 """
 
+import math
+
 import numpy as np
 
 from . import device as devices
@@ -80,14 +82,23 @@ class Network:
         init_rng = np.random.default_rng(np.random.SeedSequence([seed, 1]))
         self.param_index = []  # (path, key, offset, shape, trainable)
         self.param_decls = []  # ParamDecl per param_index entry, same order
+        self.lr_groups = []  # (start, stop, lr_mult) runs of the trainable slice; [] if all 1
         offset = 0
         for (trainable, path, layer, decl), size in zip(entries, sizes):
+            if trainable:
+                mult = math.prod(a.lr_mult for a in [*self._ancestors(path), layer])
+                if self.lr_groups and self.lr_groups[-1][2] == mult:
+                    self.lr_groups[-1] = (self.lr_groups[-1][0], offset + size, mult)
+                else:
+                    self.lr_groups.append((offset, offset + size, mult))
             fn = inits.get(decl.init, path=f"{path}.{decl.key}.init")
             values = fn(init_rng, decl.shape, decl.fan_in, decl.fan_out)
             host[offset : offset + size] = np.asarray(values, np.float64).reshape(-1)
             self.param_index.append((path, decl.key, offset, decl.shape, trainable))
             self.param_decls.append(decl)
             offset += size
+        if all(mult == 1.0 for *_, mult in self.lr_groups):
+            self.lr_groups = []
         self.flat_params = self.dev.to_device(host)
         self.flat_grads = self.dev.zeros(total, self.dtype)
         self.trainable_params = self.flat_params[: self.n_trainable]
@@ -160,6 +171,8 @@ class Network:
             note = layer.describe()
             if not layer.trainable:
                 note = (note + " frozen").strip()
+            elif layer.lr_mult != 1.0:
+                note = (note + f" lr x{layer.lr_mult:g}").strip()
             rows.append((layer.label, layer.name, out, count, note))
         return rows
 

@@ -231,9 +231,10 @@ def check_kwargs(cls, table, *, path, source, reserved=("type",)):
         if key not in params:
             if open_ended:
                 continue
-            close = difflib.get_close_matches(key, params, n=1)
+            known = [*params, *(r for r in reserved if r != "type")]
+            close = difflib.get_close_matches(key, known, n=1)
             hint = f" Did you mean '{close[0]}'?" if close else ""
-            accepted = ", ".join(params) or "none"
+            accepted = ", ".join(known) or "none"
             raise SpecError(f"unknown key '{key}' for {cls.name}.{hint} Accepted: {accepted}.",
                             source=source, path=f"{path}.{key}")
         annotation = hints.get(key, params[key].annotation)
@@ -263,6 +264,30 @@ def construct(kind, table, *, path, source="<spec>", reserved=("type",)):
         raise SpecError(f"{exc}", source=source, path=path) from None
 
 
+LAYER_KEYS = ("type", "name", "trainable", "lr_mult")  # handled here, never passed to a layer
+
+
+def _layer_keys(layer, table, *, path, source):
+    """Apply the engine's own layer keys: ``name``, ``trainable`` and ``lr_mult``."""
+    if "name" in table:
+        if not isinstance(table["name"], str) or not table["name"].replace("_", "").isalnum():
+            raise SpecError(f"name = {table['name']!r}: use letters, digits and underscores.",
+                            source=source, path=f"{path}.name")
+        layer.label = table["name"]
+    if "trainable" in table:
+        if not isinstance(table["trainable"], bool):
+            raise SpecError(f"trainable = {table['trainable']!r}: expected true or false.",
+                            source=source, path=f"{path}.trainable")
+        layer.trainable = table["trainable"]
+    if "lr_mult" in table:
+        mult = table["lr_mult"]
+        if isinstance(mult, bool) or not isinstance(mult, (int, float)) or not mult > 0:
+            raise SpecError(f"lr_mult = {mult!r}: expected a positive number (the layer's "
+                            "learning-rate multiplier; use trainable = false to freeze it).",
+                            source=source, path=f"{path}.lr_mult")
+        layer.lr_mult = float(mult)
+
+
 def build_layers(tables, *, path="model.layers", source="<spec>"):
     """Layer instances for a list of layer tables (also used by composite layers)."""
     if not isinstance(tables, list) or not tables:
@@ -270,12 +295,8 @@ def build_layers(tables, *, path="model.layers", source="<spec>"):
     layers = []
     for i, table in enumerate(tables):
         layer = construct("layers", table, path=f"{path}[{i}]", source=source,
-                          reserved=("type", "name"))
-        if isinstance(table, dict) and "name" in table:
-            if not isinstance(table["name"], str) or not table["name"].replace("_", "").isalnum():
-                raise SpecError(f"name = {table['name']!r}: use letters, digits and underscores.",
-                                source=source, path=f"{path}[{i}].name")
-            layer.label = table["name"]
+                          reserved=LAYER_KEYS)
+        _layer_keys(layer, table, path=f"{path}[{i}]", source=source)
         layers.append(layer)
     labels = [layer.label for layer in layers if layer.label]
     dupes = {n for n in labels if labels.count(n) > 1}

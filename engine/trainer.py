@@ -13,7 +13,6 @@ from typing import ClassVar
 
 class Trainer:
     name: ClassVar[str] = ""
-    needs_loss: ClassVar[bool] = True
 
     def __init__(self, epochs: int = 10, batch_size: int | str = 32, shuffle: bool = True):
         if int(epochs) < 1:

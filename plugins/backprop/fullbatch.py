@@ -10,6 +10,7 @@ import numpy as np
 from scipy.optimize import minimize
 
 from engine import Trainer
+from engine.errors import SpecError
 
 from .trainers import decay_vector
 
@@ -81,6 +82,11 @@ class FullBatchSolver(Trainer):
 
     def setup(self, run):
         net = run.network
+        if net.lr_groups:
+            raise SpecError(f"{self.name} minimises over all trainable parameters at once and has "
+                            "no learning rate to scale: remove lr_mult from the layers (or "
+                            "freeze them with trainable = false).", source=run.spec.source,
+                            path="model.layers")
         self._l2 = None
         if self.l2 > 0:
             entries = [(e, d) for e, d in zip(net.param_index, net.param_decls) if e[4]]

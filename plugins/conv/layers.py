@@ -50,7 +50,7 @@ class Conv(Layer):
     def __init__(self, filters: int, kernel: int | list, stride: int | list = 1,
                  dilation: int | list = 1, padding: int | list | str = 0,
                  padding_mode: str = "zeros", bias: bool = True, init: str = "lecun_uniform",
-                 bias_init: str = "zeros", trainable: bool = True):
+                 bias_init: str = "zeros"):
         if not isinstance(filters, int) or filters < 1:
             raise ValueError(f"filters must be a positive integer, got {filters!r}")
         if padding_mode not in _math.PADDING_MODES:
@@ -70,7 +70,7 @@ class Conv(Layer):
         else:
             self.pads = tuple((p, p) for p in _ints(padding, self.rank, "padding", 0))
         self.padding, self.padding_mode = padding, padding_mode
-        self.use_bias, self.init, self.bias_init, self.trainable = bias, init, bias_init, trainable
+        self.use_bias, self.init, self.bias_init = bias, init, bias_init
 
     def build(self, input_shape):
         if len(input_shape) != self.rank + 1:
@@ -198,11 +198,9 @@ class Pool2d(Layer):
 
     kernels = KERNELS
 
-    def __init__(self, window: int | list, stride: int | list | None = None,
-                 trainable: bool = True):
+    def __init__(self, window: int | list, stride: int | list | None = None):
         self.window = _ints(window, 2, "window", 1)
         self.stride = self.window if stride is None else _ints(stride, 2, "stride", 1)
-        self.trainable = trainable
 
     def build(self, input_shape):
         if len(input_shape) != 3:
@@ -271,9 +269,6 @@ class Flatten(Layer):
     """(batch, *shape) -> (batch, prod(shape)), a reshape view both ways (no copy)."""
 
     name = "flatten"
-
-    def __init__(self, trainable: bool = True):
-        self.trainable = trainable
 
     def build(self, input_shape):
         self.input_shape = tuple(input_shape)

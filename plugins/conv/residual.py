@@ -25,7 +25,7 @@ class Residual(Layer):
     name = "residual"
     kernels = KERNELS
 
-    def __init__(self, layers: list, projection: bool | None = None, trainable: bool = True):
+    def __init__(self, layers: list, projection: bool | None = None):
         try:
             self.inner = build_layers(layers, path="layers", source="")
         except SpecError as exc:
@@ -36,7 +36,7 @@ class Residual(Layer):
         labels = [child.label for child in self.inner]
         if len(set(labels)) != len(labels):
             raise ValueError(f"inner layer names must be unique, got {', '.join(labels)}")
-        self.projection, self.trainable = projection, trainable
+        self.projection = projection
         self.shortcut = None
 
     def children(self):

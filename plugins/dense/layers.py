@@ -19,11 +19,11 @@ class Dense(Layer):
     kernels = KERNELS
 
     def __init__(self, units: int, init: str = "lecun_uniform", bias_init: str = "zeros",
-                 bias: bool = True, trainable: bool = True):
+                 bias: bool = True):
         if units < 1:
             raise ValueError(f"units must be at least 1, got {units}")
         self.units, self.init, self.bias_init = units, init, bias_init
-        self.use_bias, self.trainable = bias, trainable
+        self.use_bias = bias
 
     def build(self, input_shape):
         if len(input_shape) != 1:
@@ -73,15 +73,12 @@ class Activation(Layer):
     ``<fn>_forward(x, y)`` / ``<fn>_backward(cache, dy, dx)`` on flat views) and whether the
     backward kernel wants the input x or the output y (``grad_from``).
 
-    Spec keys: none besides ``trainable``. Input and output: any (batch, ...) shape.
+    Spec keys: none of its own. Input and output: any (batch, ...) shape.
     """
 
     kernels = KERNELS
     fn = ""
     grad_from = "y"
-
-    def __init__(self, trainable: bool = True):
-        self.trainable = trainable
 
     def forward(self, x, *, train=False):
         y = self.dev.empty_like(x)
@@ -174,10 +171,10 @@ class Dropout(Layer):
     name = "dropout"
     kernels = KERNELS
 
-    def __init__(self, keep: float = 0.5, trainable: bool = True):
+    def __init__(self, keep: float = 0.5):
         if not 0.0 < keep <= 1.0:
             raise ValueError(f"keep must be a probability in (0, 1], got {keep}")
-        self.keep, self.trainable = float(keep), trainable
+        self.keep = float(keep)
 
     def forward(self, x, *, train=False):
         if not train or self.keep == 1.0:

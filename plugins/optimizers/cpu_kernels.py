@@ -8,13 +8,18 @@ statistics); step counters arrive as ints.
 ``error_model="numpy"``: Numba's default (Python) error model tests every division for zero and
 raises, and that branch stops the loops from vectorising (Adam ran 4x slower). Here a division
 by zero gives inf/nan, as on the GPU.
+
+``fastmath={"arcp"}``: a division may become a multiplication by a reciprocal (AVX-512's
+``vrcp14ps`` refined by one Newton step), within an ulp or two of the correctly rounded quotient.
+It took Adam's update of 79,510 float32 weights from 32 to 25 us; no other fast-math flag is
+on, so inf and nan still propagate as they would without it.
 """
 
 from numba import njit
 
 from . import _math
 
-_jit = njit(cache=True, error_model="numpy")
+_jit = njit(cache=True, error_model="numpy", fastmath={"arcp"})
 
 _sgd_decay = _jit(_math.sgd_decay)
 _sgd_momentum = _jit(_math.sgd_momentum)

@@ -18,10 +18,10 @@ class GaussianNoise(Layer):
     name = "gaussian_noise"
     kernels = KERNELS
 
-    def __init__(self, std: float = 0.1, trainable: bool = True):
+    def __init__(self, std: float = 0.1):
         if isinstance(std, bool) or not std >= 0:
             raise ValueError(f"std must be a non-negative number, got {std!r}")
-        self.std, self.trainable = float(std), trainable
+        self.std = float(std)
 
     def forward(self, x, *, train=False):
         if not train or self.std == 0:
@@ -44,14 +44,11 @@ class StochasticBinary(Layer):
     x in [0, 1] (e.g. after a sigmoid); at evaluation y = x, the expected value.
 
     The sampling has no useful derivative, so backward is the straight-through estimator:
-    dx = dy, as if the layer were the identity. Spec keys: none besides ``trainable``.
+    dx = dy, as if the layer were the identity. Spec keys: none.
     """
 
     name = "stochastic_binary"
     kernels = KERNELS
-
-    def __init__(self, trainable: bool = True):
-        self.trainable = trainable
 
     def forward(self, x, *, train=False):
         if not train:

@@ -110,3 +110,26 @@ def test_pca_whitening_sets_the_input_size():
     assert n_features < 64 and run.network.input_shape == (n_features,)
     fit(run)
     assert run.final_metrics["test_accuracy"] > 0.5
+
+
+def test_lr_mult_slows_one_layer_by_its_factor_in_a_real_run():
+    """One SGD step (momentum's first velocity is the gradient): the lr x0.1 layer moves by a
+    tenth of what it moves in the same run without the multiplier; the others move the same."""
+    moves = {}
+    for mult in (1.0, 0.1):
+        run = make(["trainer.epochs=1", "trainer.batch_size=32", "trainer.shuffle=false",
+                    f"model.layers[0].lr_mult={mult}"])
+        before = run.network.get_flat()
+        x, t = run.x_train[:32], run.t_train[:32]
+        run.trainer.train_batch(run, x, t)
+        moves[mult] = run.network.get_flat() - before
+    first = 16 * 64 + 16  # dense 64 -> 16 on the digits' 64 features
+    np.testing.assert_allclose(moves[0.1][:first], 0.1 * moves[1.0][:first], rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose(moves[0.1][first:], moves[1.0][first:], rtol=1e-6)
+    assert np.abs(moves[1.0][:first]).max() > 0
+
+
+def test_full_batch_trainers_refuse_lr_mult():
+    with pytest.raises(SpecError, match="no learning rate to scale") as info:
+        make(['trainer={type="lbfgs"}', "model.layers[0].lr_mult=0.1"])
+    assert "model.layers" in str(info.value)

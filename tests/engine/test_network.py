@@ -3,12 +3,12 @@ import pytest
 
 from engine.network import Network
 from engine.plugins import registry
+from engine.spec import build_layers
 from engine.testing import GradcheckError, gradcheck_network
 
 
 def layers(*tables):
-    reg = registry("layers")
-    return [reg.get(t.pop("type"))(**t) for t in tables]
+    return build_layers(list(tables))
 
 
 def test_flat_parameter_views_share_memory():
@@ -56,3 +56,28 @@ def test_duplicate_layer_names_rejected():
     a.label = b.label = "same"
     with pytest.raises(ValueError, match="unique"):
         Network([a, b])
+
+
+def test_lr_groups_cover_the_trainable_slice_in_runs_of_equal_multiplier():
+    net = Network(layers({"type": "dense", "units": 3, "lr_mult": 0.1}, {"type": "sigmoid"},
+                         {"type": "dense", "units": 4, "lr_mult": 0.1},
+                         {"type": "dense", "units": 2, "trainable": False},
+                         {"type": "dense", "units": 2})).build((4,))
+    first = 4 * 3 + 3 + 3 * 4 + 4  # the two lr x0.1 layers merge into one run
+    assert net.lr_groups == [(0, first, 0.1), (first, net.n_trainable, 1.0)]
+    assert net.n_trainable == first + 2 * 2 + 2  # the frozen layer is in no group
+    assert "lr x0.1" in net.summary_rows()[0][4]
+
+
+def test_lr_groups_multiply_through_composite_layers():
+    net = Network(layers({"type": "dense", "units": 4},
+                         {"type": "residual", "lr_mult": 0.5, "layers": [
+                             {"type": "dense", "units": 4, "lr_mult": 0.2}, {"type": "tanh"}]}
+                         )).build((4,))
+    assert [m for *_, m in net.lr_groups] == [1.0, 0.1]
+
+
+def test_lr_groups_empty_when_every_multiplier_is_one():
+    net = Network(layers({"type": "dense", "units": 3, "lr_mult": 1.0},
+                         {"type": "dense", "units": 2})).build((4,))
+    assert net.lr_groups == []

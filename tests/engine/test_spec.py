@@ -100,3 +100,22 @@ def test_every_shipped_spec_validates():
     assert specs, "specs/ is empty"
     for path in specs:
         load_spec(path)
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("0", "expected a positive number"), ("-1.0", "expected a positive number"),
+    ('"fast"', "expected a positive number"), ("true", "expected a positive number")])
+def test_spec_bad_lr_mult_names_the_layer(value, expected):
+    msg = error_for(TINY.replace("units = 16", f"units = 16, lr_mult = {value}"))
+    assert "model.layers[0].lr_mult" in msg and expected in msg and "trainable = false" in msg
+
+
+def test_spec_trainable_must_be_a_boolean():
+    msg = error_for(TINY.replace("units = 16", 'units = 16, trainable = "no"'))
+    assert "model.layers[0].trainable" in msg and "true or false" in msg
+
+
+def test_spec_unknown_layer_key_lists_the_engine_keys_too():
+    msg = error_for(TINY.replace("{ type = \"tanh\" }", "{ type = \"tanh\", lr_mul = 2 }"))
+    assert "Did you mean 'lr_mult'" in msg
+    assert "Accepted: name, trainable, lr_mult" in msg

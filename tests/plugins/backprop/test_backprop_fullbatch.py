@@ -101,3 +101,78 @@ def test_bad_keys_are_spec_errors(table):
 
     with pytest.raises(SpecError):
         make(table, load_data=False)
+
+
+CONVEX = """
+seed = 2
+[data]
+type = "digits"
+train_subset = 300
+preprocess = "standardize"
+[model]
+dtype = "float64"
+layers = [{{ type = "dense", units = 10 }}]
+[optimizer]
+type = "sgd"
+[trainer]
+type = "{method}"
+epochs = 3
+max_iter = 1000
+gtol = 1e-9
+l2 = {l2}
+{extra}
+"""
+
+
+def _weights(run):
+    layer = run.network.layers[0]
+    return np.asarray(layer.params["w"]), np.asarray(layer.params["b"])
+
+
+@pytest.mark.parametrize("method", ["lbfgs", "cg"])
+def test_full_batch_solvers_reach_the_unique_minimiser_of_l2_softmax_regression(method):
+    """A linear softmax layer with L2 on the weights is strictly convex in the weights, so the
+    solver must land on the one minimiser; scikit-learn's multinomial LogisticRegression
+    minimises sum(CE) + ||W||^2 / (2C), the same problem when C = 1 / (n * l2)."""
+    from sklearn.linear_model import LogisticRegression
+
+    l2 = 0.01
+    extra = "ftol = 1e-15" if method == "lbfgs" else ""
+    run = build_run(parse_spec(CONVEX.format(method=method, l2=l2, extra=extra)))
+    fit(run)
+    x, y = run.splits.x_train, run.splits.y_train
+    ref = LogisticRegression(C=1.0 / (len(x) * l2), tol=1e-12, max_iter=10000).fit(x, y)
+    w, b = _weights(run)
+    np.testing.assert_allclose(w, ref.coef_.T, atol=2e-4)
+    # softmax is unchanged by a common shift of the biases, and the biases are not decayed:
+    # only their differences are determined
+    np.testing.assert_allclose(b - b.mean(), ref.intercept_ - ref.intercept_.mean(), atol=2e-4)
+    assert np.abs(w).max() > 0.05  # not a trivial solution
+
+
+def test_lbfgs_agrees_with_torch_lbfgs_on_the_convex_problem():
+    """PyTorch's L-BFGS (two-loop recursion, strong-Wolfe line search) on the same objective,
+    from the same start, reaches the same minimiser (runs where torch is installed)."""
+    torch = pytest.importorskip("torch")
+    l2 = 0.01
+    run = build_run(parse_spec(CONVEX.format(method="lbfgs", l2=l2, extra="ftol = 1e-15")))
+    x = torch.tensor(np.asarray(run.splits.x_train, np.float64))
+    y = torch.tensor(np.asarray(run.splits.y_train, np.int64))
+    w0, b0 = _weights(run)
+    w = torch.tensor(w0.copy(), requires_grad=True)
+    b = torch.tensor(b0.copy(), requires_grad=True)
+    opt = torch.optim.LBFGS([w, b], lr=1, max_iter=1000, tolerance_grad=1e-10,
+                            tolerance_change=1e-14, history_size=10, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(x @ w + b, y) + 0.5 * l2 * (w**2).sum()
+        loss.backward()
+        return loss
+
+    for _ in range(3):
+        opt.step(closure)
+    fit(run)
+    ours_w, ours_b = _weights(run)
+    np.testing.assert_allclose(ours_w, w.detach().numpy(), atol=2e-4)
+    np.testing.assert_allclose(ours_b - ours_b.mean(), (b - b.mean()).detach().numpy(), atol=2e-4)

@@ -31,8 +31,10 @@ REPO = Path(__file__).resolve().parents[3]
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)]
 
 
-def layer(name, **kwargs):
-    return registry("layers").get(name)(**kwargs)
+def layer(name, trainable=True, **kwargs):
+    built = registry("layers").get(name)(**kwargs)
+    built.trainable = trainable  # what the spec key does (the engine sets it, not the class)
+    return built
 
 
 def _params(built):
