@@ -88,6 +88,21 @@ def gradcheck(layer, x, *, seed=0, eps=1e-6, rtol=1e-4, atol=1e-7, train=False,
     return True
 
 
+def check_gradient(f, x0, grad, *, name="x", owner="function", seed=0, eps=1e-6, rtol=1e-4,
+                   atol=1e-7, max_coords=60):
+    """Raise GradcheckError unless ``grad`` is the gradient of scalar ``f`` at ``x0``.
+
+    The primitive under every check here, for any function of an array (a flat-parameter
+    objective, a custom loss): central differences along every coordinate of small arrays, else
+    along ``max_coords`` sampled coordinates and random directions; stencils that straddle a
+    kink (a large second difference) are skipped. ``name`` and ``owner`` label the error.
+    """
+    x0 = np.asarray(x0, np.float64)
+    _compare(f, x0.copy(), np.asarray(grad, np.float64), name, owner,
+             np.random.default_rng(seed), eps, rtol, atol, max_coords)
+    return True
+
+
 def _compare(f, base, grad, key, owner, rng, eps, rtol, atol, max_coords):
     f0 = f(base)
     size = base.size
@@ -198,5 +213,5 @@ def random_array(rng, shape, low=-2.0, high=2.0):
     return rng.uniform(low, high, size=shape)
 
 
-__all__ = ["ShapeError", "GradcheckError", "build_layer", "gradcheck", "gradcheck_loss",
-           "gradcheck_network", "shapes", "arrays", "random_array"]
+__all__ = ["ShapeError", "GradcheckError", "build_layer", "check_gradient", "gradcheck",
+           "gradcheck_loss", "gradcheck_network", "shapes", "arrays", "random_array"]

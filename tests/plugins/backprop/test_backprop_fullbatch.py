@@ -44,12 +44,10 @@ def test_flat_objective_passes_the_numerical_gradient_check(l2):
     weights = np.concatenate([run.network.layers[i].params["w"].ravel() for i in (0, 2)])
     assert value == pytest.approx(data_term + 0.5 * l2 * np.sum(weights**2))
     # the same central-difference comparison engine.testing uses for whole networks
-    testing._compare(objective.value, base.copy(), grad, "parameters", run.network,
-                     np.random.default_rng(0), 1e-6, 1e-5, 1e-8, 60)
+    testing.check_gradient(objective.value, base, grad, rtol=1e-5, atol=1e-8)
     assert testing.gradcheck_network(run.network, run.loss, x, t)
     with pytest.raises(testing.GradcheckError):  # and the check bites on a wrong gradient
-        testing._compare(objective.value, base.copy(), grad * 1.01, "parameters", run.network,
-                         np.random.default_rng(0), 1e-6, 1e-5, 1e-8, 60)
+        testing.check_gradient(objective.value, base, grad * 1.01, rtol=1e-5, atol=1e-8)
 
 
 def test_chunking_does_not_change_value_or_gradient():
