@@ -209,7 +209,7 @@ def conv_backward(xp, dy, w, stride, dilation, dw, db, dxp):
     _fold_kernel[device.launch_1d(dy.size)](dy3, dyt)
     _row_sum_kernel[f, min(device.THREADS_PER_BLOCK, _REDUCE)](dyt, db)
     cuda_blas.matmul(dyt, cols, dw.reshape(f, cols.shape[0]), trans_b=True)
-    if dxp is not None:
+    if dxp.size > 0:  # empty: no input gradient wanted (the CPU twin's convention)
         dcols = cuda.device_array(cols.shape, cols.dtype)
         cuda_blas.matmul(w.reshape(f, cols.shape[0]), dyt, dcols, trans_a=True)
         _col2im(dcols, kernel, stride, dilation, dxp)

@@ -121,11 +121,11 @@ class Conv(Layer):
 
     def backward(self, xp, dy):
         n = dy.shape[0]
-        dxp = self.dev.empty(xp.shape, dy.dtype) if self.input_grad else None
+        dxp = self.dev.empty(xp.shape if self.input_grad else (0,) * 5, dy.dtype)
         db = self.grads["b"] if self.use_bias else self._scratch(dy.dtype)
         self.k.conv_backward(xp, dy.reshape((n, self.filters) + self._out3), self._w5(),
                              self._s3, self._d3, self.grads["w"].reshape(self._wshape5), db, dxp)
-        if dxp is None:
+        if not self.input_grad:
             return None
         if not self._padded:
             return dxp.reshape((n,) + self.input_shape)

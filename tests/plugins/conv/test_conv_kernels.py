@@ -122,7 +122,8 @@ def test_conv_backward_matches_naive(geometry, dtype):
     y = naive.conv(x64, w.astype(np.float64), None, stride, dilation, ((0, 0),) * 3)
     assert np.isclose(np.sum(y * g64), np.sum(x64 * dxp), **TOL[dtype])
     dw2, db2 = np.empty_like(w), np.empty_like(b)
-    cpu_kernels.conv_backward(xp, g, w, stride, dilation, dw2, db2, None)  # no input gradient
+    no_dx = np.empty((0,) * 5, dtype)  # empty: no input gradient wanted
+    cpu_kernels.conv_backward(xp, g, w, stride, dilation, dw2, db2, no_dx)
     np.testing.assert_array_equal(dw2, dw)
 
 
@@ -187,7 +188,7 @@ def test_add():
 
 # -- CUDA (simulator) vs CPU ----------------------------------------------------------------
 def _on_cuda(fn, *args):
-    """Run a CUDA launcher on device copies of args (None passes through); host results back."""
+    """Run a CUDA launcher on device copies of args; host results back."""
     from numba import cuda
 
     dev = [cuda.to_device(a) if isinstance(a, np.ndarray) else a for a in args]
@@ -234,7 +235,7 @@ def test_cuda_conv_matches_cpu(geometry):
     for mine, theirs in zip(got[-3:], (dw, db, dxp)):
         np.testing.assert_allclose(mine, theirs, rtol=1e-12, atol=1e-12)
     got = _on_cuda(cuda_kernels.conv_backward, xp, g, w, stride, dilation, np.empty_like(w),
-                   np.empty_like(b), None)
+                   np.empty_like(b), np.empty((0,) * 5))
     np.testing.assert_allclose(got[-3], dw, rtol=1e-12, atol=1e-12)
 
 
