@@ -118,6 +118,8 @@ def _geometry(xp_shape, w_shape, stride, dilation, out_shape):
     return (dq, hq, wq), length, off
 
 
+# The four layout helpers (_to_phases, _from_phases, _unwiden, _widen) are plain copies and run serially: prange bought ~2 % of a LeNet-5
+# epoch (75 ms of 4 s) but cost ~10 s of cold compile, paid before the user's first step.
 @njit(cache=True)
 def _to_phases(xp, stride, block, xs):
     # xs[n, c, phase (a, b, e), i, j, k] = xp[n, c, sd*i + a, sh*j + b, sw*k + e], zero beyond
@@ -157,8 +159,6 @@ def _from_phases(dxs, stride, block, dxp):
                     dst[(d * hp + h) * wp + w] = src[q]
 
 
-# The four layout helpers below are plain copies and run serially: prange bought ~2 % of a LeNet-5
-# epoch (75 ms of 4 s) but cost ~10 s of cold compile, paid before the user's first step.
 @njit(cache=True)
 def _unwiden(wide, hq, wq, y):
     # y[n, f, od, oh, ow] = wide[n, f, (od*Hq + oh)*Wq + ow]
