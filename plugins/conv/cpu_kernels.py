@@ -118,8 +118,9 @@ def _geometry(xp_shape, w_shape, stride, dilation, out_shape):
     return (dq, hq, wq), length, off
 
 
-# The four layout helpers (_to_phases, _from_phases, _unwiden, _widen) are plain copies and run serially: prange bought ~2 % of a LeNet-5
-# epoch (75 ms of 4 s) but cost ~10 s of cold compile, paid before the user's first step.
+# The layout helpers (_to_phases, _from_phases, _unwiden, _widen) are plain copies and run
+# serially: prange bought ~2 % of a LeNet-5 epoch (75 ms of 4 s) but cost ~10 s of cold compile,
+# paid before the user's first step.
 @njit(cache=True)
 def _to_phases(xp, stride, block, xs):
     # xs[n, c, phase (a, b, e), i, j, k] = xp[n, c, sd*i + a, sh*j + b, sw*k + e], zero beyond
