@@ -228,7 +228,7 @@ app.add_typer(plot_app, name="plot")
 @handle_errors
 def plot_filters(checkpoint: CheckpointArg,
                  out: Annotated[Path, typer.Option(help="PNG to write")] = Path("filters.png"),
-                 layer: Annotated[Optional[str], typer.Option(help="layer name (default: the first convolution)")] = None,
+                 layer: Annotated[Optional[str], typer.Option(help="layer name or path, e.g. block1/conv0 (default: the first convolution)")] = None,
                  index: Annotated[int, typer.Option(help="test sample whose feature maps are drawn")] = 0,
                  data_dir: DataDirOpt = None):
     """Draw the kernels of a convolution layer of CHECKPOINT and its feature maps for one sample."""

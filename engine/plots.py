@@ -51,24 +51,47 @@ def _positive(histories):
 
 
 def _conv_layer(network, layer):
-    """(index, layer) of the named top-level layer, else of the first convolution (a layer whose
-    weights ``w`` are (filters, C, k) or (filters, C, kh, kw))."""
+    """(path, layer) of the layer named ``layer`` (its label, or its path such as
+    ``block1/conv0`` inside a residual block), else of the first convolution in depth-first order
+    (a layer whose weights ``w`` are (filters, C, k) or (filters, C, kh, kw))."""
     from .errors import RedesError
+    from .network import walk
 
     is_conv = lambda l: "w" in l.params and l.params["w"].ndim in (3, 4)  # noqa: E731
-    for index, candidate in enumerate(network.layers):
+    layers = list(walk(network.layers))
+    for path, candidate in layers:
         if layer is None and is_conv(candidate):
-            return index, candidate
-        if layer is not None and candidate.label == layer:
+            return path, candidate
+        if layer is not None and layer in (path, candidate.label):
             if not is_conv(candidate):
                 raise RedesError(f"layer '{layer}' ({candidate.name}) is not a 1-D or 2-D "
                                  f"convolution: it has no (filters, channels, kh, kw) kernels to draw.")
-            return index, candidate
-    names = ", ".join(l.label for l in network.layers)
+            return path, candidate
+    names = ", ".join(path for path, _ in layers)
     if layer is not None:
-        raise RedesError(f"the network has no top-level layer '{layer}'; its layers are: {names}.")
+        raise RedesError(f"the network has no layer '{layer}'; its layers are: {names}.")
     raise RedesError(f"the network has no convolution layer (conv1d/conv2d) to draw filters of; "
                      f"its layers are: {names}.")
+
+
+def _output_of(network, target, x):
+    """The output of layer ``target`` (top-level or nested) when ``network`` runs on ``x``:
+    the layer's forward is wrapped for one evaluation pass, so containers such as residual
+    blocks feed it exactly as in training."""
+    seen = []
+    forward = target.forward
+
+    def capture(h, *, train=False):
+        y, cache = forward(h, train=train)
+        seen.append(y)
+        return y, cache
+
+    target.forward = capture  # an instance attribute shadows the method for this pass only
+    try:
+        network.forward(x, train=False)
+    finally:
+        del target.forward
+    return seen[0]
 
 
 def _grid(fig, images, title, cmap):
@@ -90,15 +113,16 @@ def _grid(fig, images, title, cmap):
 def filters_png(run, path, layer=None, index=0):
     """Write a PNG of a convolution layer of ``run``'s network: its kernels (top: the mean over
     input channels, one image per filter) and its output feature maps for test sample ``index``
-    (bottom; the validation, else training, split when there is no test split). ``layer`` names
-    a top-level layer; None takes the first convolution. Returns the path.
+    (bottom; the validation, else training, split when there is no test split). ``layer`` is a
+    layer's name or path (nested layers included); None takes the first convolution. Returns the
+    path.
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     from .errors import RedesError
 
-    position, conv = _conv_layer(run.network, layer)
+    _, conv = _conv_layer(run.network, layer)
     dev = run.network.dev
     w = dev.to_host(conv.params["w"])
     kernels = w.mean(axis=1).reshape(w.shape[0], -1, w.shape[-1])  # (filters, kh or 1, kw)
@@ -110,10 +134,8 @@ def filters_png(run, path, layer=None, index=0):
     if not -len(x) <= index < len(x):
         raise RedesError(f"--index {index} is out of range: the {split} split has {len(x)} samples.")
     index %= len(x)
-    y = dev.to_device(x[index : index + 1].astype(run.network.dtype, copy=False))
-    for current in run.network.layers[: position + 1]:
-        y, _ = current.forward(y, train=False)
-    maps = dev.to_host(y)[0]
+    sample = dev.to_device(x[index : index + 1].astype(run.network.dtype, copy=False))
+    maps = dev.to_host(_output_of(run.network, conv, sample))[0]
     maps = maps.reshape(maps.shape[0], -1, maps.shape[-1])  # (filters, H' or 1, W')
 
     fig = Figure(figsize=(8, 9), dpi=100)

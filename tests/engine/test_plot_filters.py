@@ -40,6 +40,14 @@ CONV = """[
   { type = "dense", units = 10 },
 ]"""
 DENSE = '[{ type = "dense", units = 10 }]'
+NESTED = """[
+  { type = "residual", name = "block", layers = [
+      { type = "conv2d", filters = 4, kernel = 3, padding = 1, name = "inner" },
+      { type = "relu" },
+  ] },
+  { type = "flatten" },
+  { type = "dense", units = 10 },
+]"""
 
 
 def checkpoint(tmp_path, layers=CONV, flatten="false"):
@@ -70,7 +78,7 @@ def test_named_layer_and_errors(conv_ckpt, tmp_path):
     assert filters_png(run, tmp_path / "c2.png", layer="c2", index=-1).exists()
     with pytest.raises(RedesError, match="not a 1-D or 2-D convolution"):
         filters_png(run, tmp_path / "x.png", layer=run.network.layers[1].label)
-    with pytest.raises(RedesError, match="no top-level layer 'nope'"):
+    with pytest.raises(RedesError, match="no layer 'nope'"):
         filters_png(run, tmp_path / "x.png", layer="nope")
     with pytest.raises(RedesError, match="out of range"):
         filters_png(run, tmp_path / "x.png", index=10**6)
@@ -82,3 +90,20 @@ def test_network_without_convolution_is_a_clear_error(tmp_path):
     assert result.exit_code == 2
     assert "no convolution layer" in result.output
     assert not (tmp_path / "f.png").exists()
+
+
+def test_convolution_inside_a_residual_block(tmp_path):
+    """Nested layers are found by name or path, and their feature maps are the ones the block
+    computes in its forward pass (here: the inner conv's output, 4 maps of 8x8)."""
+    from engine.plots import _conv_layer, _output_of
+
+    run = run_from_checkpoint(checkpoint(tmp_path, layers=NESTED))
+    path, conv = _conv_layer(run.network, None)
+    assert path == "block/inner" and _conv_layer(run.network, "inner")[1] is conv
+    x = run.splits.x_test[:1].astype(run.network.dtype)
+    maps = _output_of(run.network, conv, x)
+    assert maps.shape == (1, 4, 8, 8)
+    assert "forward" not in vars(conv)  # the capture is undone
+    expected, _ = conv.forward(x.reshape(1, 1, 8, 8) if x.ndim == 2 else x, train=False)
+    assert maps == pytest.approx(expected)
+    assert filters_png(run, tmp_path / "nested.png", layer="block/inner").exists()
