@@ -4,11 +4,18 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 
+FIRST_STEP = " [dim](first step: compiling kernels, cached after the first run)[/]"
+
+
 class TrainingProgress:
-    """Context manager: one bar per epoch with samples, loss and samples/s."""
+    """Context manager: one bar per epoch with samples, loss and samples/s. Until the first
+    update the bar says the first step compiles kernels: on a fresh install that step is the
+    Numba JIT (seconds to tens of seconds for convolutions), and a bar sitting at 0 would look
+    hung."""
 
     def __init__(self, console=None):
         self.console = console or Console(stderr=True)
+        self._waiting = True  # no update has arrived yet in this process
         self.progress = Progress(
             TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
             TextColumn("loss {task.fields[loss]:.4f}"), TextColumn("{task.fields[rate]:>9,.0f} samples/s"),
@@ -26,14 +33,22 @@ class TrainingProgress:
         import time
 
         self._t0 = time.perf_counter()
-        return self.progress.add_task(f"epoch {epoch + 1}/{epochs}", total=n, loss=float("nan"), rate=0.0)
+        self._label = f"epoch {epoch + 1}/{epochs}"
+        return self.progress.add_task(self._label + (FIRST_STEP if self._waiting else ""), total=n,
+                                      loss=float("nan"), rate=0.0)
 
     def advance(self, task, done, loss):
         import time
 
+        if self._waiting:
+            self._waiting = False
+            self.progress.update(task, description=self._label)
         elapsed = time.perf_counter() - self._t0
         self.progress.update(task, completed=done, loss=loss, rate=done / elapsed if elapsed else 0.0)
 
     def end_epoch(self, task, metrics):
+        if self._waiting:
+            self._waiting = False
+            self.progress.update(task, description=self._label)
         total = self.progress.tasks[-1].total
         self.progress.update(task, completed=total, loss=metrics["loss"], rate=metrics["samples_per_sec"])
