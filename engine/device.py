@@ -60,10 +60,13 @@ class CPU:
         Those kernels own the cores, and OpenBLAS threads that keep spinning after each small
         matrix product fight them (LeNet-5 at batch 64: 16 ms -> 7 ms a step); a network of
         BLAS-bound layers (an MLP) keeps BLAS's own threads (~20 % faster at batch 128).
-        ``REDES_BLAS_THREADS`` overrides.
+        ``REDES_BLAS_THREADS`` overrides. The limit covers every BLAS loaded, so SciPy's is
+        loaded first: ``np.dot`` inside ``@njit`` kernels (the convolutions' per-sample GEMMs,
+        run two at a time by Numba's threads) calls SciPy's OpenBLAS, not NumPy's.
         """
         import os
 
+        import scipy.linalg.cython_blas  # noqa: F401  (see above)
         import threadpoolctl
 
         if self._blas_default is None:

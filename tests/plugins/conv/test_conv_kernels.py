@@ -7,6 +7,7 @@ import inspect
 import sys
 from pathlib import Path
 
+import numba
 import numpy as np
 import pytest
 
@@ -142,6 +143,29 @@ def test_conv_dxp_matches_naive_elementwise():
         e[index] = 1
         expected[index] = np.sum(naive.conv(e, w, None, stride, dilation, ((0, 0),) * 3) * g)
     np.testing.assert_allclose(dxp, expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs two Numba threads")
+def test_conv_results_do_not_depend_on_the_thread_count():
+    """19 samples in 8 chunks (uneven): one thread and two give bit-identical outputs and
+    gradients, since the weight gradient sums chunk partials in a fixed order."""
+    geometry = ((19, 3, 1, 9, 9), 5, (1, 3, 3), (1, 2, 1), (1, 1, 1), ((0, 0),) * 3)
+    x, w, b = _case(geometry, np.float32)
+    stride, dilation = geometry[3], geometry[4]
+    g = np.random.default_rng(5).standard_normal(_out_shape(x, w, stride, dilation)).astype(np.float32)
+    results = []
+    for threads in (1, 2):
+        numba.set_num_threads(threads)
+        try:
+            y = np.empty(g.shape, np.float32)
+            cpu_kernels.conv_forward(x, w, b, stride, dilation, y)
+            dw, db, dxp = np.empty_like(w), np.empty_like(b), np.empty_like(x)
+            cpu_kernels.conv_backward(x, g, w, stride, dilation, dw, db, dxp)
+        finally:
+            numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+        results.append((y, dw, db, dxp))
+    for one, two in zip(*results):
+        np.testing.assert_array_equal(one, two)
 
 
 POOLS = [((2, 2), (2, 2), (4, 4)), ((3, 2), (1, 2), (5, 6)), ((2, 3), (3, 1), (7, 5)),
