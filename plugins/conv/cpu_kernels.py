@@ -303,7 +303,7 @@ def conv_backward(xp, dy, w, stride, dilation, dw, db, dxp):
     for chunk in prange(chunks):
         cols = np.empty((k_, length), xp.dtype)
         step = np.empty((f_, k_), dw.dtype)
-        dcols = np.empty((k_, length), xp.dtype)
+        dcols = np.empty((k_ if want_dx else 0, length), xp.dtype)
         acc = partial[chunk]
         for f in range(f_):
             _zero(acc[f])
@@ -321,10 +321,9 @@ def conv_backward(xp, dy, w, stride, dilation, dw, db, dxp):
     dwk = dw.reshape(f_, k_)
     for f in range(f_):
         for k in range(k_):
-            total = partial[0, f, k]
-            for chunk in range(1, chunks):
-                total += partial[chunk, f, k]
-            dwk[f, k] = total
+            dwk[f, k] = 0.0  # an empty batch has a zero gradient
+            for chunk in range(chunks):
+                dwk[f, k] += partial[chunk, f, k]
     if want_dx and strided:
         _from_phases(dxs, stride, block, dxp)
 
