@@ -168,6 +168,16 @@ def test_conv_results_do_not_depend_on_the_thread_count():
         np.testing.assert_array_equal(one, two)
 
 
+def test_empty_batch_gives_empty_outputs_and_zero_weight_gradients():
+    xp = np.zeros((0, 2, 1, 6, 6), np.float32)
+    w, b = np.ones((3, 2, 1, 3, 3), np.float32), np.ones(3, np.float32)
+    y = np.empty((0, 3, 1, 4, 4), np.float32)
+    cpu_kernels.conv_forward(xp, w, b, (1, 1, 1), (1, 1, 1), y)
+    dw, db = np.full_like(w, 7.0), np.full_like(b, 7.0)
+    cpu_kernels.conv_backward(xp, y, w, (1, 1, 1), (1, 1, 1), dw, db, np.empty_like(xp))
+    assert not dw.any() and not db.any()
+
+
 POOLS = [((2, 2), (2, 2), (4, 4)), ((3, 2), (1, 2), (5, 6)), ((2, 3), (3, 1), (7, 5)),
          ((1, 1), (1, 1), (2, 3))]
 
