@@ -40,15 +40,17 @@ class TrainingProgress:
     def advance(self, task, done, loss):
         import time
 
-        if self._waiting:
-            self._waiting = False
-            self.progress.update(task, description=self._label)
+        self._settle(task)
         elapsed = time.perf_counter() - self._t0
         self.progress.update(task, completed=done, loss=loss, rate=done / elapsed if elapsed else 0.0)
 
-    def end_epoch(self, task, metrics):
+    def _settle(self, task):
+        # the first update has come: drop the first-step notice
         if self._waiting:
             self._waiting = False
             self.progress.update(task, description=self._label)
+
+    def end_epoch(self, task, metrics):
+        self._settle(task)
         total = self.progress.tasks[-1].total
         self.progress.update(task, completed=total, loss=metrics["loss"], rate=metrics["samples_per_sec"])
