@@ -66,15 +66,17 @@ class Network:
         return self
 
     def _allocate(self, seed):
-        entries = []  # (trainable, path, layer, decl)
-        for path, layer in walk(self.layers):
-            frozen = not layer.trainable or any(
-                not p.trainable for p in self._ancestors(path)
-            )
+        entries = []  # (trainable, path, decl, lr_mult)
+        layers = dict(walk(self.layers))
+        for path, layer in layers.items():
+            parts = path.split("/")
+            chain = [layers["/".join(parts[:i])] for i in range(1, len(parts) + 1)]  # outermost first
+            trainable = all(p.trainable for p in chain)
+            mult = math.prod(p.lr_mult for p in chain)
             for decl in layer.declarations():
-                entries.append((not frozen, path, layer, decl))
+                entries.append((trainable, path, decl, mult))
         entries.sort(key=lambda e: not e[0])  # stable: trainable first, spec order kept
-        sizes = [int(np.prod(d.shape)) for _, _, _, d in entries]
+        sizes = [int(np.prod(d.shape)) for _, _, d, _ in entries]
         total = int(sum(sizes))
         self.n_trainable = int(sum(s for (t, *_), s in zip(entries, sizes) if t))
         host = np.zeros(total, self.dtype)
@@ -84,9 +86,8 @@ class Network:
         self.param_decls = []  # ParamDecl per param_index entry, same order
         self.lr_groups = []  # (start, stop, lr_mult) runs of the trainable slice; [] if all 1
         offset = 0
-        for (trainable, path, layer, decl), size in zip(entries, sizes):
+        for (trainable, path, decl, mult), size in zip(entries, sizes):
             if trainable:
-                mult = math.prod(a.lr_mult for a in [*self._ancestors(path), layer])
                 if self.lr_groups and self.lr_groups[-1][2] == mult:
                     self.lr_groups[-1] = (self.lr_groups[-1][0], offset + size, mult)
                 else:
@@ -103,17 +104,11 @@ class Network:
         self.flat_grads = self.dev.zeros(total, self.dtype)
         self.trainable_params = self.flat_params[: self.n_trainable]
         self.trainable_grads = self.flat_grads[: self.n_trainable]
-        layers = dict(walk(self.layers))
         for path, key, offset, shape, _ in self.param_index:
             size = int(np.prod(shape))
             layer = layers[path]
             layer.params[key] = self.flat_params[offset : offset + size].reshape(shape)
             layer.grads[key] = self.flat_grads[offset : offset + size].reshape(shape)
-
-    def _ancestors(self, path):
-        layers = dict(walk(self.layers))
-        parts = path.split("/")
-        return [layers["/".join(parts[:i])] for i in range(1, len(parts))]
 
     def _place(self):
         for _, layer in walk(self.layers):
