@@ -18,7 +18,7 @@ from plugins.regularization import cpu_kernels, cuda_kernels
 @given(data=st.data())
 def test_gaussian_noise_gradcheck(data):
     batch, features = data.draw(st.integers(1, 4)), data.draw(st.integers(1, 6))
-    std = data.draw(st.floats(0.0, 2.0))
+    std = data.draw(st.floats(0.0, 2.0, allow_subnormal=False))  # engine.fpu flushes them
     seed = data.draw(st.integers(0, 2**16))
     x = data.draw(testing.arrays((batch, features)), label="x")
     layer = testing.build_layer("gaussian_noise", (features,), seed=seed, std=std)
