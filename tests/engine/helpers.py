@@ -1,4 +1,4 @@
-"""Small specs shared by engine tests (imported by path under importlib mode)."""
+"""Small specs shared by engine tests."""
 
 TINY = """
 seed = 0

@@ -1,18 +1,13 @@
-import sys
-from pathlib import Path
-
 import h5py
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from helpers import TINY  # noqa: E402
-
-from engine import checkpoint as ckpt  # noqa: E402
-from engine.errors import CheckpointError  # noqa: E402
-from engine.loop import build_run, fit  # noqa: E402
-from engine.resume import evaluate_checkpoint, run_from_checkpoint  # noqa: E402
-from engine.spec import parse_spec  # noqa: E402
+from engine import checkpoint as ckpt
+from engine.errors import CheckpointError
+from engine.loop import build_run, fit
+from engine.resume import evaluate_checkpoint, run_from_checkpoint
+from engine.spec import parse_spec
+from tests.engine.helpers import TINY
 
 
 def make(text=TINY, overrides=()):

@@ -1,16 +1,11 @@
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from helpers import TINY  # noqa: E402
-
-from engine import Callback, checkpoint as ckpt, hookimpl  # noqa: E402
-from engine.errors import DivergenceError, SpecError  # noqa: E402
-from engine.loop import build_run, fit  # noqa: E402
-from engine.spec import parse_spec  # noqa: E402
+from engine import Callback, checkpoint as ckpt, hookimpl
+from engine.errors import DivergenceError, SpecError
+from engine.loop import build_run, fit
+from engine.spec import parse_spec
+from tests.engine.helpers import TINY
 
 
 def make(overrides=()):

@@ -1,13 +1,10 @@
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from helpers import TINY, write  # noqa: E402
-
-from engine.errors import SpecError  # noqa: E402
-from engine.spec import apply_override, load_spec, parse_spec, parse_value  # noqa: E402
+from engine.errors import SpecError
+from engine.spec import apply_override, load_spec, parse_spec, parse_value
+from tests.engine.helpers import TINY, write
 
 
 def error_for(text, overrides=()):

@@ -1,10 +1,7 @@
 """Learning-rate callbacks: exact lr sequences (fixed schedules, PyTorch's ReduceLROnPlateau
 algorithm simulated by hand, bold driver) and exact resume through checkpoints."""
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,16 +13,7 @@ from engine.resume import run_from_checkpoint
 from engine.spec import parse_spec
 
 
-def _load(name):
-    key = f"tests_plugins_callbacks_{name}"
-    if key not in sys.modules:
-        spec = importlib.util.spec_from_file_location(key, Path(__file__).with_name(f"{name}.py"))
-        sys.modules[key] = module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    return sys.modules[key]
-
-
-fake_run = _load("fakes").fake_run
+from tests.plugins.callbacks.fakes import fake_run
 
 
 def callback(name, **kwargs):

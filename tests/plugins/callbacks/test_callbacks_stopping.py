@@ -1,9 +1,6 @@
 """Early stopping: when it stops, which weights it restores, and the final metrics after."""
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,15 +10,7 @@ from engine.errors import SpecError
 from engine.loop import build_run, evaluate_split, fit
 from engine.plugins import registry
 from engine.spec import parse_spec
-
-
-def _fakes():
-    key = "tests_plugins_callbacks_fakes"
-    if key not in sys.modules:
-        spec = importlib.util.spec_from_file_location(key, Path(__file__).with_name("fakes.py"))
-        sys.modules[key] = module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    return sys.modules[key]
+from tests.plugins.callbacks.fakes import fake_run
 
 
 def early(**kwargs):
@@ -30,7 +19,7 @@ def early(**kwargs):
 
 def drive(cb, values, key="val_loss"):
     """Epoch e leaves weights [e, e, e]; returns (run, epoch at which run.stop was set)."""
-    run = _fakes().fake_run()
+    run = fake_run()
     cb.on_fit_start(run=run)
     for e, v in enumerate(values):
         run.network.flat[:] = e
@@ -65,7 +54,7 @@ def test_mode_max_for_accuracy_and_no_restore():
 
 def test_missing_validation_and_missing_metric_are_clear_errors():
     with pytest.raises(SpecError, match="no validation split"):
-        early().on_fit_start(run=_fakes().fake_run(validation=False))
+        early().on_fit_start(run=fake_run(validation=False))
     with pytest.raises(SpecError, match="val_accuracy.*lack"):
         drive(early(monitor="val_accuracy"), [0.5], key="val_loss")
 
@@ -80,7 +69,7 @@ def test_state_round_trip_continues_the_count():
     plain = json.loads(json.dumps({k: v for k, v in state.items() if k not in arrays}))
     again.load_state({**plain, **arrays})
     assert (again.best, again.best_epoch, again.wait) == (0.5, 1, 1)
-    run = _fakes().fake_run()
+    run = fake_run()
     for e, v in ((3, 0.7), (4, 0.7)):
         again.on_epoch_end(run=run, epoch=e, metrics={"val_loss": v})
     assert run.stop and again.stopped_epoch == 4

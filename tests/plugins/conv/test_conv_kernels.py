@@ -2,9 +2,7 @@
 backward kernels, CUDA (simulator) vs CPU for every kernel, and linters over the kernel modules."""
 
 import ast
-import importlib.util
 import inspect
-import sys
 from pathlib import Path
 
 import numba
@@ -14,16 +12,7 @@ import pytest
 from plugins.conv import _math, cpu_kernels, cuda_kernels
 
 
-def _load_naive():
-    name = "tests_plugins_conv_naive"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("naive.py"))
-        sys.modules[name] = module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-naive = _load_naive()
+from tests.plugins.conv import naive
 
 REPO = Path(__file__).resolve().parents[3]
 TOL = {np.float32: dict(rtol=1e-4, atol=1e-5), np.float64: dict(rtol=1e-11, atol=1e-12)}

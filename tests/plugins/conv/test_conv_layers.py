@@ -1,8 +1,6 @@
 """plugins.conv layers: forward against the naive references, shapes and build errors, views,
 first-layer gradients, residual blocks, the LeNet-5 spec, and CPU vs CUDA (simulator) layers."""
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,16 +14,7 @@ from engine.spec import load_spec, spec_from_dict
 from engine.testing import build_layer
 
 
-def _load_naive():
-    name = "tests_plugins_conv_naive"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("naive.py"))
-        sys.modules[name] = module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-naive = _load_naive()
+from tests.plugins.conv import naive
 add_plugin("plugins.conv")  # a no-op once plugins.conv is among the engine's default plugins
 REPO = Path(__file__).resolve().parents[3]
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)]

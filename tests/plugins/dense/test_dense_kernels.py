@@ -2,9 +2,7 @@
 cheap linters over the kernel modules."""
 
 import ast
-import importlib.util
 import inspect
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,16 +13,7 @@ from engine.plugins import registry
 from plugins.dense import cpu_kernels, cuda_kernels
 
 
-def _load_naive():
-    name = "tests_plugins_dense_naive"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("naive.py"))
-        sys.modules[name] = module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-naive = _load_naive()
+from tests.plugins.dense import naive
 
 REPO = Path(__file__).resolve().parents[3]
 DTYPES = [np.float32, np.float64]

@@ -1,9 +1,6 @@
 """plugins.dense layers and losses through their public contract: shapes, dropout statistics,
 softmax stability, loss values and build errors."""
 
-import importlib.util
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,16 +13,7 @@ from engine.plugins import registry
 from plugins.dense.layers import Dense, Dropout, Identity, Softmax
 
 
-def _load_naive():
-    name = "tests_plugins_dense_naive"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("naive.py"))
-        sys.modules[name] = module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-naive = _load_naive()
+from tests.plugins.dense import naive
 
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)]
 
