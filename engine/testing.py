@@ -9,6 +9,9 @@ also keep inputs away from kinks (``arrays(..., away_from=0.0)``).
 
 Stochastic layers (dropout, noise) are replayed with the same random draws: the layer's
 generator is re-seeded before every forward call.
+
+``build_layer`` and ``build_optimizer`` set up one component on its own, as the tests of the
+built-in plugins do.
 """
 
 import numpy as np
@@ -32,6 +35,22 @@ def build_layer(layer, input_shape, *, dtype=np.float64, device="cpu", seed=0, *
     layer.input_grad = True
     layer.network = net
     return layer
+
+
+def build_optimizer(optimizer, params, grads, *, device="cpu", **kwargs):
+    """An optimizer (instance, class or registered name + kwargs) bound to flat ``params`` and
+    ``grads``, for checking its step against a hand-computed one. On the CPU the arrays are
+    updated in place (contiguous ones are used as they are); elsewhere they are copied over."""
+    from . import device as devices
+
+    if isinstance(optimizer, str):
+        optimizer = registry("optimizers").get(optimizer)(**kwargs)
+    elif isinstance(optimizer, type):
+        optimizer = optimizer(**kwargs)
+    dev = devices.get(device)
+    optimizer.setup(dev.to_device(params), dev.to_device(grads), dev,
+                    devices.kernels_for(optimizer, dev))
+    return optimizer
 
 
 def _host(layer, a):

@@ -58,23 +58,37 @@ batch_size = 32
 def test_the_readme_plugin_example_trains_and_passes_its_gradient_check(tmp_path):
     """The "Writing a plugin" section as a user would use it: its module saved as my_layers.py,
     run with ``--plugin my_layers``, then its test snippet, each in a fresh interpreter."""
+    plugin, check = _python_blocks("Writing a plugin")[:2]
+    _train_and_check(tmp_path, "my_layers", plugin, PLUGIN_SPEC, check)
+
+
+def test_the_readme_optimizer_example_trains_and_passes_its_hand_computed_step(tmp_path):
+    """Its "Adding an optimizer" example the same way: my_optimizers.py selected by a spec."""
+    plugin, check = _python_blocks("Writing a plugin")[2:4]
+    spec = PLUGIN_SPEC.replace('type = "square"', 'type = "tanh"').replace(
+        'type = "sgd"\nlr = 0.05', 'type = "signum"\nlr = 0.01')
+    assert 'type = "signum"' in spec
+    _train_and_check(tmp_path, "my_optimizers", plugin, spec, check)
+
+
+def _train_and_check(tmp_path, module, plugin, spec, check):
+    """Save ``plugin`` as ``module``.py, train ``spec`` with ``--plugin module``, run ``check``."""
     import json
     import os
     import subprocess
     import sys
 
-    plugin, check = _python_blocks("Writing a plugin")
-    (tmp_path / "my_layers.py").write_text(plugin)
-    (tmp_path / "spec.toml").write_text(PLUGIN_SPEC)
+    (tmp_path / f"{module}.py").write_text(plugin)
+    (tmp_path / "spec.toml").write_text(spec)
     (tmp_path / "check.py").write_text(
-        "from engine import plugins\nplugins.add_plugin('my_layers')\n" + check)
+        f"from engine import plugins\nplugins.add_plugin({module!r})\n" + check)
     root = Path(__file__).resolve().parents[1]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), str(root)]))
-    run = subprocess.run([sys.executable, "-m", "cli", "run", "spec.toml", "--plugin", "my_layers",
+    run = subprocess.run([sys.executable, "-m", "cli", "run", "spec.toml", "--plugin", module,
                           "--quiet", "--json", "--out", "run.h5"],
                          cwd=tmp_path, env=env, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout.strip().splitlines()[-1])["test_accuracy"] > 0.5
-    gradcheck = subprocess.run([sys.executable, "check.py"], cwd=tmp_path, env=env,
-                               capture_output=True, text=True)
-    assert gradcheck.returncode == 0, gradcheck.stderr
+    checked = subprocess.run([sys.executable, "check.py"], cwd=tmp_path, env=env,
+                             capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stderr
