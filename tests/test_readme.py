@@ -1,5 +1,5 @@
-"""The README's reference tables keep up with the registries: every registered component has a
-row, and a class's row names every spec key its constructor takes."""
+"""The README keeps up with the code: every registered component has a reference row naming every
+spec key its constructor takes, and the plugin examples run as written."""
 
 import inspect
 from pathlib import Path
