@@ -60,3 +60,17 @@ def test_numba_worker_threads_started_later_inherit_the_setting():
     print(all((int(x) & fpu.FTZ_DAZ) == fpu.FTZ_DAZ for x in each_thread(64)))
     """
     assert _python(code) == "True"
+
+
+def test_openblas_threads_started_before_the_device_flush_too():
+    # Each BLAS thread computes its own block of the product; a thread that does not treat
+    # denormal inputs as zero gives 1024 * 1e-39 there instead of 0.
+    code = """
+    import numpy as np
+    a = np.full((512, 512), 1e-39, np.float32)
+    a @ a.T  # OpenBLAS's threads are running now
+    import engine.device as d
+    d.get("cpu")
+    print(int(np.count_nonzero(a @ np.ones((512, 512), np.float32))))
+    """
+    assert _python(code) == "0"
