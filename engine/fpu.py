@@ -4,9 +4,10 @@ Numbers below float32's 1.2e-38 (float64's 2.2e-308) are denormal, and on Intel 
 operation that meets one costs ~100 cycles instead of one. Training makes them routinely: Adam's
 first moment of a weight whose gradient is always zero (a border pixel of MNIST, a dead unit)
 decays by 0.9 per step and then sticks a few ulps above zero, among the denormals, where 0.9
-times it rounds back to itself; saturated sigmoids give denormal gradients. Measured on this project's machine (Intel
-Xeon): a 784-100-10 Adam epoch at batch 10 slowed from 0.82 to 1.37 s over four epochs as 785
-moments got stuck, and a saturated sigmoid network ran 12x slower per step (928 vs 78 us).
+times it rounds back to itself; saturated sigmoids give denormal gradients. Measured on this
+project's machine (Intel Xeon): a 784-100-10 Adam epoch at batch 10 slowed from 0.82 to 1.37 s
+over four epochs as 785 moments got stuck, and a saturated sigmoid network ran 12x slower per
+step (928 vs 78 us).
 Flushed, those values are exactly zero, far below anything training can notice.
 
 The bits are per thread. ``flush_denormals`` sets them on the calling thread; threads created

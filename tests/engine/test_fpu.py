@@ -64,7 +64,7 @@ def test_numba_worker_threads_started_later_inherit_the_setting():
 
 def test_openblas_threads_started_before_the_device_flush_too():
     # Each BLAS thread computes its own block of the product; a thread that does not treat
-    # denormal inputs as zero gives 1024 * 1e-39 there instead of 0.
+    # denormal inputs as zero gives 512 * 1e-39 there instead of 0.
     code = """
     import numpy as np
     a = np.full((512, 512), 1e-39, np.float32)

@@ -4,7 +4,7 @@ import pytest
 
 from engine.errors import SpecError
 from engine.spec import apply_override, load_spec, parse_spec, parse_value
-from tests.engine.helpers import TINY, write
+from tests.engine.helpers import TINY
 
 
 def error_for(text, overrides=()):

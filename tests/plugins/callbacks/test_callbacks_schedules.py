@@ -11,8 +11,6 @@ from engine.loop import build_run, fit
 from engine.plugins import registry
 from engine.resume import run_from_checkpoint
 from engine.spec import parse_spec
-
-
 from tests.plugins.callbacks.fakes import fake_run
 
 

@@ -10,8 +10,6 @@ import numpy as np
 import pytest
 
 from plugins.conv import _math, cpu_kernels, cuda_kernels
-
-
 from tests.plugins.conv import naive
 
 REPO = Path(__file__).resolve().parents[3]

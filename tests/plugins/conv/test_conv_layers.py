@@ -12,9 +12,8 @@ from engine.network import Network, walk
 from engine.plugins import add_plugin, registry
 from engine.spec import load_spec, spec_from_dict
 from engine.testing import build_layer
-
-
 from tests.plugins.conv import naive
+
 add_plugin("plugins.conv")  # a no-op once plugins.conv is among the engine's default plugins
 REPO = Path(__file__).resolve().parents[3]
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)]

@@ -11,8 +11,6 @@ import pytest
 from engine import device
 from engine.plugins import registry
 from plugins.dense import cpu_kernels, cuda_kernels
-
-
 from tests.plugins.dense import naive
 
 REPO = Path(__file__).resolve().parents[3]

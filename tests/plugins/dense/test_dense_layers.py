@@ -1,7 +1,6 @@
 """plugins.dense layers and losses through their public contract: shapes, dropout statistics,
 softmax stability, loss values and build errors."""
 
-
 import numpy as np
 import pytest
 
@@ -11,8 +10,6 @@ from engine.errors import ShapeError
 from engine.network import place
 from engine.plugins import registry
 from plugins.dense.layers import Dense, Dropout, Identity, Softmax
-
-
 from tests.plugins.dense import naive
 
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)]

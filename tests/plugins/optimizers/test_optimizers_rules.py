@@ -14,6 +14,7 @@ import pytest
 
 from engine import device
 from engine.plugins import registry
+from engine.testing import build_optimizer
 
 P0 = np.array([1.0, -2.0, 0.5])
 GRADS = [np.array([0.5, -1.0, 2.0]),  # signs per weight: (+ + -), (- + +), (+ + +)
@@ -196,11 +197,9 @@ CASES = [
 
 def drive(name, kwargs, grads, lr_scale, dtype, dev_name="cpu"):
     """Run a registered optimizer over a fixed gradient sequence; params after each step."""
-    opt = registry("optimizers").get(name)(**kwargs)
-    dev = device.get(dev_name)
-    p = dev.to_device(P0.astype(dtype))
-    g = dev.zeros(P0.shape, dtype)
-    opt.setup(p, g, dev, device.kernels_for(opt, dev))
+    opt = build_optimizer(name, P0.astype(dtype), np.zeros(P0.shape, dtype), device=dev_name,
+                          **kwargs)
+    dev, p, g = opt.dev, opt.params, opt.grads
     lr0, out = opt.lr, []
     for gk, scale in zip(grads, lr_scale):
         opt.lr = lr0 * scale
@@ -258,11 +257,9 @@ def test_sgd_hand_computed_momentum_and_nesterov():
 
 def test_vsgd_hand_checked_step():
     """One step after the slow start, every number worked out by hand (see comments)."""
-    opt = registry("optimizers").get("vsgd")(lr=0.1, init_samples=2)
-    dev = device.get("cpu")
     p = np.array([1.0, 0.5, 2.0])
     g = np.array([2.0, -1.0, 0.5])
-    opt.setup(p, g, dev, device.kernels_for(opt, dev))
+    opt = build_optimizer("vsgd", p, g, lr=0.1, init_samples=2)
     opt.iterations = 2  # the slow start is over
     s = opt.state
     s["prev_grad"][:] = [1.0, 3.0, 0.0]
@@ -291,10 +288,8 @@ def test_vsgd_hand_checked_step():
 
 def test_vsgd_hand_checked_slow_start():
     """n0 = 2, C = 3: two probe steps, then means times C and tau = 2."""
-    opt = registry("optimizers").get("vsgd")(lr=0.5, init_samples=2, slow_start=3.0)
-    dev = device.get("cpu")
     p, g = np.array([1.0, 1.0, 1.0]), np.zeros(3)
-    opt.setup(p, g, dev, device.kernels_for(opt, dev))
+    opt = build_optimizer("vsgd", p, g, lr=0.5, init_samples=2, slow_start=3.0)
     g[:] = [2.0, 0.0, -1.0]
     opt.step()  # p = 1 - 0.5 g = [0, 1, 1.5]; weight 1 did not move
     np.testing.assert_allclose(p, [0.0, 1.0, 1.5])

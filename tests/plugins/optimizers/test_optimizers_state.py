@@ -7,6 +7,7 @@ import pytest
 
 from engine import device
 from engine.plugins import registry
+from engine.testing import build_optimizer
 
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)]
 
@@ -31,11 +32,8 @@ CONFIGS = [
 
 
 def make(name, kwargs, dev, dtype, p0=P0):
-    opt = registry("optimizers").get(name)(**kwargs)
-    p = dev.to_device(p0.astype(dtype))
-    g = dev.zeros(p0.shape, dtype)
-    opt.setup(p, g, dev, device.kernels_for(opt, dev))
-    return opt
+    return build_optimizer(name, p0.astype(dtype), np.zeros(p0.shape, dtype), device=dev.name,
+                           **kwargs)
 
 
 def steps(opt, start, stop):
