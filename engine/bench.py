@@ -21,7 +21,7 @@ import numpy as np
 
 from .data import Splits
 from .errors import SpecError
-from .loop import attach_data, build_run
+from .loop import build_run
 from .spec import spec_from_dict
 
 WORKLOADS = {
@@ -77,24 +77,18 @@ def make_run(workload, batch, device="cpu", n=60000, seed=0, splits=None, optimi
         raw["optimizer"] = {"type": optimizer}
     raw["seed"] = seed
     spec = spec_from_dict(raw, source=f"bench:{workload}")
-    run = build_run(spec, device=device, load_data=False)
-    attach_data(run, splits=splits or _synthetic(w["shape"], n, seed))
-    return run
+    return build_run(spec, device=device, splits=splits or _synthetic(w["shape"], n, seed))
 
 
 def _epoch(run, steps=None):
-    """One timed pass like the loop's hot path (no progress, no validation)."""
-    x, t = run.x_train, run.t_train
-    n = x.shape[0]
-    bs = run.trainer.batch_size
-    perm = run.rng.permutation(n)
-    take, train_batch = run.dev.take, run.trainer.train_batch
+    """One timed pass like the loop's hot path (the trainer's batches and steps; no progress,
+    no validation)."""
+    train_batch = run.trainer.train_batch
     total = 0.0
-    for i, start in enumerate(range(0, n, bs)):
+    for i, (xb, tb) in enumerate(run.trainer.batches(run, run.epoch)):
         if steps is not None and i >= steps:
             break
-        idx = perm[start : start + bs]
-        total += train_batch(run, take(x, idx), take(t, idx))
+        total += train_batch(run, xb, tb)
     run.dev.synchronize()
     return total
 

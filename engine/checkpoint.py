@@ -8,8 +8,13 @@ Layout (names, not indices, so files read well in ``h5ls`` and survive reorderin
     /optim/<layer>/<key>/<slot>    optimizer slots, e.g. /optim/dense0/w/velocity
     /optim                         attrs: type, scalars (JSON)
     /layer_state/<layer>/<key>     non-parameter buffers (Layer.state())
-    /trainer                       attrs: epoch, step, rng_state, history, callbacks (JSON)
+    /trainer                       attrs: epoch, step, stage, stop, rng_state, history,
+                                          callbacks, state (JSON)
     /trainer/callbacks/<i>/<key>   array-valued callback state (early stopping's best weights)
+    /trainer/state/<key>           array-valued state of the current stage's trainer (Gibbs chains)
+
+Parameters are the whole model's; optimizer slots and trainer state are the current stage's
+(``engine.stages``), restored after that stage's setup on resume.
 
 Writes are atomic: a temporary file in the same directory is written, flushed, fsynced and
 renamed over the target, so a crash or kill mid-save never destroys the previous checkpoint.
@@ -24,7 +29,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from . import __version__
+from . import __version__, stages
 from .errors import CheckpointError
 from .network import walk
 
@@ -53,7 +58,7 @@ def save(run, path):
 
 
 def _write(f, run):
-    net, dev = run.network, run.dev
+    net, dev = run.model, run.dev
     f.attrs.update(
         format=FORMAT, format_version=FORMAT_VERSION, engine_version=__version__,
         created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -73,13 +78,15 @@ def _write(f, run):
     og.attrs.update(type=opt.name, scalars=json.dumps(opt.scalars()))
     for slot, flat in opt.state.items():
         host = dev.to_host(flat)
-        for path, key, offset, shape, trainable in net.param_index:
+        for path, key, offset, shape, trainable in run.network.param_index:
             if trainable:
                 size = int(np.prod(shape))
                 og.create_dataset(f"{path}/{key}/{slot}", data=host[offset : offset + size].reshape(shape))
     tg = f.create_group("trainer")
+    trainer_state = run.trainer.state()
     tg.attrs.update(
-        epoch=run.epoch, step=run.step,
+        epoch=run.epoch, step=run.step, stage=run.stage_index, stop=bool(run.stop),
+        state=json.dumps(_json_part(trainer_state)),
         rng_state=json.dumps(run.rng.bit_generator.state),
         history=json.dumps(run.history),
         callbacks=json.dumps([_json_part(cb.state()) for cb in run.callbacks]),
@@ -89,10 +96,18 @@ def _write(f, run):
         for key, value in cb.state().items():
             if isinstance(value, np.ndarray):
                 tg.create_dataset(f"callbacks/{i}/{key}", data=value)
+    for key, value in trainer_state.items():
+        if not _is_scalar(value):
+            tg.create_dataset(f"state/{key}", data=dev.to_host(value))
+
+
+def _is_scalar(value):
+    return value is None or isinstance(value, (bool, int, float, str, list, dict, np.generic))
 
 
 def _json_part(state):
-    return {k: v for k, v in state.items() if not isinstance(v, np.ndarray)}
+    return {k: (v.item() if isinstance(v, np.generic) else v) for k, v in state.items()
+            if _is_scalar(v)}
 
 
 def open_checkpoint(path):
@@ -122,23 +137,40 @@ def read_spec(path):
         return json.loads(f.attrs["spec_json"]), str(f.attrs.get("spec_text", "")), str(f.attrs.get("source", ""))
 
 
-def load(run, path, *, optimizer=True, trainer=True):
-    """Restore parameters (and optimizer/trainer state) of ``run`` from ``path``."""
+def load(run, path):
+    """Restore the model's parameters and the run's progress from ``path``.
+
+    The current stage's optimizer slots, trainer state, generator and stop flag go into
+    ``run.pending``; ``engine.stages.enter`` applies them after that stage's setup (at once
+    when the run is already set up in that stage).
+    """
     with open_checkpoint(path) as f:
         try:
-            load_params(run.network, f, path)
-            if optimizer:
-                _load_optimizer(run, f, path)
-            if trainer:
-                t = f["trainer"].attrs
-                run.epoch, run.step = int(t["epoch"]), int(t["step"])
-                run.rng.bit_generator.state = json.loads(t["rng_state"])
-                run.history = json.loads(t["history"])
-                arrays = f["trainer"].get("callbacks")
-                for i, (cb, state) in enumerate(zip(run.callbacks, json.loads(t["callbacks"]))):
-                    if arrays is not None and str(i) in arrays:
-                        state.update({k: np.asarray(v[()]) for k, v in arrays[str(i)].items()})
-                    cb.load_state(state)
+            load_params(run.model, f, path)
+            t = f["trainer"].attrs
+            stage = int(t.get("stage", 0))
+            if not 0 <= stage < len(run.stages):
+                raise CheckpointError(f"'{path}' was saved in stage {stage + 1}, but its spec "
+                                      f"has {len(run.stages)} stage(s).")
+            run.stage_index = stage
+            run.epoch, run.step = int(t["epoch"]), int(t["step"])
+            run.history = json.loads(t["history"])
+            arrays = f["trainer"].get("callbacks")
+            for i, (cb, state) in enumerate(zip(run.callbacks, json.loads(t["callbacks"]))):
+                if arrays is not None and str(i) in arrays:
+                    state.update({k: np.asarray(v[()]) for k, v in arrays[str(i)].items()})
+                cb.load_state(state)
+            trainer_state = json.loads(t.get("state", "{}"))
+            if "state" in f["trainer"]:
+                trainer_state.update({k: np.asarray(v[()]) for k, v in f["trainer/state"].items()})
+            slots, scalars = _read_optimizer(run.stages[stage].optimizer,
+                                             run.model.slice(run.stages[stage].start,
+                                                             run.stages[stage].stop), f, path)
+            run.pending = {"stage": stage, "rng": json.loads(t["rng_state"]),
+                           "stop": bool(t.get("stop", False)), "trainer": trainer_state,
+                           "optim": slots, "optim_scalars": scalars}
+            if run.entered == stage:  # loading into a run already set up in that stage
+                stages.restore(run)
         except KeyError as exc:
             raise CheckpointError(f"'{path}' is missing {exc}; it is incomplete or corrupt.") from None
     return run
@@ -154,9 +186,15 @@ def load_params(network, f, path, *, layers=None):
         raise CheckpointError(f"'{path}' holds no /params group.")
     stored = f["params"]
     wanted = {}
+    chosen = lambda lpath: layers is None or any(  # noqa: E731  a composite brings its children
+        lpath == name or lpath.startswith(name + "/") for name in layers)
     for lpath, key, offset, shape, _ in network.param_index:
-        if layers is None or lpath in layers:
+        if chosen(lpath):
             wanted.setdefault(lpath, []).append((key, offset, shape))
+    for name in layers or ():
+        if not any(lpath == name or lpath.startswith(name + "/") for lpath in wanted):
+            raise CheckpointError(f"init_layers names '{name}', which has no parameters to copy "
+                                  f"from '{path}'.")
     dev = network.dev
     for lpath, entries in wanted.items():
         if lpath not in stored:
@@ -180,7 +218,7 @@ def load_params(network, f, path, *, layers=None):
                       np.asarray(data[()], network.dtype).reshape(-1))
     if "layer_state" in f:
         for lpath, layer in walk(network.layers):
-            if (layers is None or lpath in layers) and lpath in f["layer_state"]:
+            if chosen(lpath) and lpath in f["layer_state"]:
                 g = f["layer_state"][lpath]
                 layer.load_state({k: np.asarray(g[k][()]) for k in g.keys()})
 
@@ -193,14 +231,14 @@ def _layer_paths(group, prefix=""):
             yield from _layer_paths(item, prefix + name + "/")
 
 
-def _load_optimizer(run, f, path):
-    opt, net = run.optimizer, run.network
+def _read_optimizer(opt, net, f, path):
+    """({slot: flat host array}, scalars) of ``opt`` over ``net``'s trainable parameters."""
     og = f["optim"]
     if og.attrs["type"] != opt.name:
         raise CheckpointError(f"'{path}' holds state of optimizer '{og.attrs['type']}', the run uses '{opt.name}'.")
-    opt.load_scalars(json.loads(og.attrs["scalars"]))
-    for slot, flat in opt.state.items():
-        host = np.zeros(flat.shape, flat.dtype)
+    slots = {}
+    for slot in opt.slots:
+        host = np.zeros(net.n_trainable, net.dtype)
         for lpath, key, offset, shape, trainable in net.param_index:
             if trainable:
                 name = f"{lpath}/{key}/{slot}"
@@ -208,7 +246,8 @@ def _load_optimizer(run, f, path):
                     raise CheckpointError(f"'{path}' lacks optimizer slot '{slot}' of layer '{lpath}' parameter '{key}'.")
                 size = int(np.prod(shape))
                 host[offset : offset + size] = np.asarray(og[name][()]).reshape(-1)
-        run.dev.copy_(flat, host)
+        slots[slot] = host
+    return slots, json.loads(og.attrs["scalars"])
 
 
 def load_weights(network, path, layers=None):

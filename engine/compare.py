@@ -12,7 +12,7 @@ optimizer's own defaults (``sgd`` lr 0.01, ``adam`` lr 0.001), not the spec's ``
 import copy
 
 from .errors import SpecError
-from .loop import attach_data, build_run, fit
+from .loop import build_run, fit
 from .spec import parse_value, spec_from_dict
 
 
@@ -52,11 +52,8 @@ def compare(spec, optimizers, *, device="cpu", data_dir=None, log=None):
         raw["optimizer"] = dict(table)
         raw["checkpoint"] = {}
         one = spec_from_dict(raw, source=spec.source, text=spec.text)
-        run = build_run(one, device=device, data_dir=data_dir, load_data=splits is None)
-        if splits is None:
-            splits = run.splits
-        else:
-            attach_data(run, splits=splits)
+        run = build_run(one, device=device, data_dir=data_dir, splits=splits)
+        splits = run.splits
         final = fit(run)
         name = label(table)
         while name in histories:

@@ -39,25 +39,30 @@ _verified = set()  # (path, size, mtime_ns) whose md5 was already checked in thi
 
 @dataclass
 class Arrays:
-    """What ``Dataset.load`` returns: inputs (n, *sample_shape) and targets (n,); test may be None."""
+    """What ``Dataset.load`` returns: inputs (n, *sample_shape) and targets (n, ...); the test
+    split may be None, and the targets are None for unlabeled data. ``n_classes`` is set by
+    datasets whose class count is known only after loading (a character vocabulary)."""
 
     x_train: np.ndarray
-    y_train: np.ndarray
+    y_train: np.ndarray | None = None
     x_test: np.ndarray | None = None
     y_test: np.ndarray | None = None
+    n_classes: int | None = None
 
 
 @dataclass
 class Splits:
     """A run's arrays: C-contiguous float inputs; int64 class labels (``dtype`` targets when the
-    dataset has ``n_classes == 0``, a regression, or gives one-hot rows)."""
+    dataset has ``n_classes == 0``, a regression, or gives one-hot rows; None when unlabeled).
+    ``n_classes``: the dataset's class count (0 for real-valued targets), known after loading."""
 
     x_train: np.ndarray
-    y_train: np.ndarray
+    y_train: np.ndarray | None
     x_val: np.ndarray | None = None
     y_val: np.ndarray | None = None
     x_test: np.ndarray | None = None
     y_test: np.ndarray | None = None
+    n_classes: int = 0
 
     @property
     def sample_shape(self):
@@ -204,8 +209,10 @@ def _count(value, n, what):
     return int(value)
 
 
-def _labels(y, dataset, dtype, split):
-    y, n_classes = np.asarray(y), dataset.n_classes
+def _labels(y, dataset, n_classes, dtype, split):
+    if y is None:
+        return None
+    y = np.asarray(y)
     if n_classes and y.ndim == 1:
         if y.dtype.kind == "f" and not np.all(np.equal(np.mod(y, 1), 0)):
             raise DataError(f"dataset '{dataset.name}': {split} labels must be whole class "
@@ -295,8 +302,11 @@ def prepare(dataset, data_dir=None, *, validation=0, validation_from="end", prep
     if data_dir is None and dataset.needs_files:
         data_dir = find_data_dir()
     arrays = dataset.load(data_dir)
-    x, y = np.asarray(arrays.x_train), np.asarray(arrays.y_train)
-    if len(x) != len(y):
+    n_classes = dataset.n_classes if dataset.n_classes is not None else arrays.n_classes
+    x = np.asarray(arrays.x_train)
+    y = None if arrays.y_train is None else np.asarray(arrays.y_train)
+    _check_finite_inputs(dataset, {"training": x, "test": arrays.x_test})
+    if y is not None and len(x) != len(y):
         raise DataError(f"dataset '{dataset.name}' returned {len(x)} training inputs but "
                         f"{len(y)} training targets.")
     n = len(x)
@@ -307,16 +317,19 @@ def prepare(dataset, data_dir=None, *, validation=0, validation_from="end", prep
     x_val = y_val = None
     if n_val:
         if validation_from == "end":
-            x, x_val, y, y_val = x[: n - n_val], x[n - n_val:], y[: n - n_val], y[n - n_val:]
+            train, val = slice(0, n - n_val), slice(n - n_val, n)
         else:
             perm = np.random.default_rng(seed).permutation(n)
             val, train = np.sort(perm[:n_val]), np.sort(perm[n_val:])
-            x, x_val, y, y_val = x[train], x[val], y[train], y[val]
+        x, x_val = x[train], x[val]
+        if y is not None:
+            y, y_val = y[train], y[val]
     if train_subset is not None:
         if train_subset > len(x):
             raise ValueError(f"train_subset ({train_subset}) exceeds the {len(x)} training "
                              f"samples left after the validation split.")
-        x, y = x[:train_subset], y[:train_subset]
+        x = x[:train_subset]
+        y = None if y is None else y[:train_subset]
 
     x_test, y_test = arrays.x_test, arrays.y_test
     x = np.asarray(x, dtype)  # preprocessing then runs in the run's precision
@@ -324,6 +337,19 @@ def prepare(dataset, data_dir=None, *, validation=0, validation_from="end", prep
     x, (x_val, x_test) = _preprocess(x, others, preprocess, pca_components, seed)
 
     fx = lambda a: None if a is None else np.ascontiguousarray(a, dtype)  # noqa: E731
-    fy = lambda a, s: None if a is None else _labels(a, dataset, dtype, s)  # noqa: E731
+    fy = lambda a, s: _labels(a, dataset, n_classes or 0, dtype, s)  # noqa: E731
     return Splits(fx(x), fy(y, "training"), fx(x_val), fy(y_val, "validation"),
-                  fx(x_test), fy(y_test, "test"))
+                  fx(x_test), fy(y_test, "test"), n_classes=int(n_classes or 0))
+
+
+def _check_finite_inputs(dataset, splits):
+    """Refuse inputs holding NaN or infinity: they would train into a checkpoint of NaN weights."""
+    for split, x in splits.items():
+        if x is None or np.asarray(x).dtype.kind != "f":
+            continue
+        bad = ~np.isfinite(np.asarray(x).reshape(len(x), -1)).all(axis=1)
+        if bad.any():
+            first = int(np.flatnonzero(bad)[0])
+            raise DataError(f"dataset '{dataset.name}': {int(bad.sum())} {split} samples contain "
+                            f"NaN or infinite inputs (the first is sample {first}); clean or "
+                            f"drop them before training.")

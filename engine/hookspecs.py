@@ -40,9 +40,10 @@ def register_losses(register):
     """Register ``engine.Loss`` subclasses (spec section ``[loss]``).
 
     A loss turns the network output and a batch of targets into a summed loss value and the
-    gradient of the *mean* loss with respect to the output. ``Loss.target`` tells the data
-    pipeline which target form it wants (integer ``labels`` or ``onehot`` rows), converted once per
-    dataset, never per step.
+    gradient of the *mean* loss with respect to the output. ``Loss.targets`` lists the target
+    kinds it accepts (``engine.targets``: ``labels``, ``onehot``, ``inputs``, ``values``,
+    ``sequence_labels``), the default first; the data pipeline converts each split once, never
+    per step.
     """
 
 
@@ -60,9 +61,10 @@ def register_optimizers(register):
 def register_trainers(register):
     """Register ``engine.Trainer`` subclasses (spec section ``[trainer]``).
 
-    A trainer defines what one step on one batch does (backprop, contrastive divergence, the
-    perceptron rule, a full-batch quasi-Newton solve). The engine's loop owns epochs, batching,
-    shuffling, progress, metrics, callbacks and checkpoints, so a trainer is only the step.
+    A trainer defines an epoch's batches and what one step on one batch does (backprop,
+    contrastive divergence, the perceptron rule, a full-batch quasi-Newton solve), its own
+    metrics and its resumable state; see ``engine.trainer.Trainer``. The engine's loop owns
+    stages, epochs, progress, metrics, callbacks and checkpoints.
     """
 
 
@@ -103,6 +105,14 @@ def on_fit_start(run):
 @hookspec
 def on_fit_end(run, metrics):
     """Training finished normally; ``metrics`` is the final metrics dict."""
+
+
+@hookspec
+def on_stage_start(run, stage):
+    """A stage (``engine.stages.Stage``) starts afresh: the first (or only) stage after
+    ``on_fit_start``, then each later stage of a multi-stage run, but not a stage resumed
+    mid-way. ``run.network``, ``run.optimizer`` and ``run.trainer`` are already the stage's;
+    callbacks that track a metric per stage (early stopping) reset here."""
 
 
 @hookspec

@@ -1,7 +1,8 @@
-"""The training loop: builds a run from a spec and owns epochs, batching, metrics, callbacks,
-progress and checkpoint cadence. Trainers only define the step (``engine.trainer``).
+"""The training loop: builds a run from a spec and owns stages, epochs, batching, metrics,
+callbacks, progress and checkpoint cadence. Trainers define the batches and the step
+(``engine.trainer``); stages (``engine.stages``) say which slice of the model each trains.
 
-The hot path (``_train_epoch``) does per step: one gather of the batch, the trainer's step, one
+The hot path (``_train_epoch``) does per step: the trainer's next batch, its step, one
 finiteness test of the loss; progress and batch-end hooks run only when wanted.
 """
 
@@ -16,26 +17,41 @@ from . import checkpoint as ckpt
 from . import data as datamod
 from . import device as devices
 from . import hookspecs
+from . import stages as stagemod
 from .errors import DivergenceError, ShapeError, SpecError
-from .network import Network, place
+from .network import Network
 from .spec import DATA_KEYS, build_layers, construct
 
 
 @dataclass
 class Run:
-    """Everything one training run holds; callbacks receive it."""
+    """Everything one training run holds; callbacks receive it.
+
+    ``model`` is the whole network (checkpointed, evaluated, plotted); ``network``, ``loss``,
+    ``optimizer``, ``trainer``, ``x_train`` and ``t_train`` are the current stage's (the same
+    network as ``model`` unless a stage trains a slice). ``epoch`` counts the current stage's
+    finished epochs; ``history`` has one row per epoch of every stage (with ``stage`` in
+    multi-stage runs).
+    """
 
     spec: object
     dev: object
-    network: Network
-    loss: object
-    optimizer: object
-    trainer: object
+    model: Network
+    stages: list
     callbacks: list
     dataset: object
     rng: np.random.Generator
+    network: Network = None
+    loss: object = None
+    optimizer: object = None
+    trainer: object = None
+    stage: object = None
+    stage_index: int = 0
     splits: object = None
-    targets: dict = field(default_factory=dict)
+    data: dict = field(default_factory=dict)
+    n_classes: int = 0
+    x_train: object = None
+    t_train: object = None
     epoch: int = 0
     step: int = 0
     history: list = field(default_factory=list)
@@ -43,17 +59,31 @@ class Run:
     checkpoint_path: object = None
     final_metrics: dict = None
     saved_epoch: int = None
+    pending: dict = None  # checkpointed state of the current stage, applied when it is entered
+    entered: int = None  # the stage whose trainer is set up on data (None: none yet)
+
+    @property
+    def targets(self):
+        """Each split's targets for the current stage (host arrays; None when unlabeled)."""
+        return {split: t for split, (_, t) in self.data.items()}
 
 
-def build_run(spec, *, device="cpu", data_dir=None, dtype=np.float32, load_data=True):
-    """Build every component of ``spec`` on ``device``; load and split the data when asked."""
+def build_run(spec, *, device="cpu", data_dir=None, dtype=np.float32, load_data=True,
+              splits=None, init_weights=True, enter=True):
+    """Build every component of ``spec`` on ``device``; with data (loaded, or ``splits``),
+    attach it and enter the first stage, so every trainer's ``setup`` sees its data.
+
+    ``init_weights=False`` skips ``model.init_from`` (a resumed run's checkpoint holds every
+    weight); ``enter=False`` leaves entering a stage to the caller (resume).
+    """
     raw, source = spec.raw, spec.source
     dev = devices.get(device)
     data_table = raw["data"]
     dataset = construct("datasets", {k: v for k, v in data_table.items() if k not in DATA_KEYS},
                         path="data", source=source)
     dtype = np.dtype(raw["model"].get("dtype", dtype))
-    splits = _load_splits(spec, dataset, data_dir, dtype) if load_data else None
+    if splits is None and load_data:
+        splits = _load_splits(spec, dataset, data_dir, dtype)
     if raw["model"].get("input_shape"):
         input_shape = raw["model"]["input_shape"]
     elif splits is not None:
@@ -63,57 +93,57 @@ def build_run(spec, *, device="cpu", data_dir=None, dtype=np.float32, load_data=
                                            raw["data"].get("pca_components"))
     layers = build_layers(raw["model"]["layers"], source=source)
     rng = np.random.default_rng(np.random.SeedSequence([spec.seed, 2]))
-    network = Network(layers)
+    model = Network(layers)
     try:
-        network.build(tuple(input_shape), dtype=dtype, device=dev, seed=spec.seed, rng=rng)
+        model.build(tuple(input_shape), dtype=dtype, device=dev, seed=spec.seed, rng=rng)
     except ShapeError as exc:
         raise SpecError(str(exc), source=source, path="model.layers") from None
-    if raw["model"].get("init_from") and load_data:  # validate/show need no trained source
-        ckpt.load_weights(network, raw["model"]["init_from"], raw["model"].get("init_layers"))
-    loss = construct("losses", raw["loss"], path="loss", source=source)
-    place(loss, dev)
-    n_out = network.output_shape
-    if loss.target == "labels" and dataset.n_classes and n_out != (dataset.n_classes,):
-        raise SpecError(
-            f"the network outputs shape {n_out} but '{dataset.name}' has {dataset.n_classes} "
-            f"classes: the last layer should have {dataset.n_classes} units.",
-            source=source, path="model.layers")
-    optimizer = construct("optimizers", raw["optimizer"], path="optimizer", source=source)
-    optimizer.setup(network.trainable_params, network.trainable_grads, dev,
-                    devices.kernels_for(optimizer, dev))
-    optimizer.use_lr_groups(network.lr_groups)
-    trainer = construct("trainers", raw["trainer"], path="trainer", source=source)
+    if raw["model"].get("init_from") and splits is not None and init_weights:
+        ckpt.load_weights(model, raw["model"]["init_from"], raw["model"].get("init_layers"))
+    stages = stagemod.build(spec, model, dev)
+    _check_classes(spec, dataset.n_classes, model, stages)
     callbacks = [construct("callbacks", t, path=f"callbacks[{i}]", source=source)
                  for i, t in enumerate(raw["callbacks"])]
-    run = Run(spec=spec, dev=dev, network=network, loss=loss, optimizer=optimizer,
-              trainer=trainer, callbacks=callbacks, dataset=dataset, rng=rng)
+    run = Run(spec=spec, dev=dev, model=model, stages=stages, callbacks=callbacks,
+              dataset=dataset, rng=rng, network=model, loss=stages[0].loss,
+              optimizer=stages[0].optimizer, trainer=stages[0].trainer, stage=stages[0])
     run.checkpoint_path = raw["checkpoint"].get("path")
     if splits is not None:
-        attach_data(run, splits=splits)
-    trainer.setup(run)
+        attach_data(run, splits=splits, enter=enter)
+    elif enter:
+        stagemod.enter(run, 0)  # binds the optimizer; the trainer's setup waits for data
     return run
 
 
-def attach_data(run, *, data_dir=None, splits=None):
-    """Load, split and preprocess the dataset, prepare targets and move inputs to the device."""
+def _check_classes(spec, n_classes, model, stages):
+    """A stage whose loss compares class scores must output one score per dataset class."""
+    for stage in stages:
+        if not n_classes or stage.loss is None or stage.loss.target not in ("labels", "sequence_labels"):
+            continue
+        out = model.shapes[stage.stop - 1][1]
+        if out[-1:] != (n_classes,):
+            raise SpecError(
+                f"the network outputs shape {out} but '{spec.raw['data'].get('type')}' has "
+                f"{n_classes} classes: the last layer should have {n_classes} units.",
+                source=spec.source, path="model.layers")
+
+
+def attach_data(run, *, data_dir=None, splits=None, enter=True):
+    """Attach the run's splits (loading them when not given) and enter the current stage."""
     source = run.spec.source
     if splits is None:
-        splits = _load_splits(run.spec, run.dataset, data_dir, run.network.dtype)
+        splits = _load_splits(run.spec, run.dataset, data_dir, run.model.dtype)
     sample = tuple(splits.x_train.shape[1:])
-    if sample != run.network.input_shape:
+    if sample != run.model.input_shape:
         raise SpecError(f"the data has samples of shape {sample} but the network was built for "
-                        f"{run.network.input_shape}.", source=source, path="model.input_shape")
+                        f"{run.model.input_shape}.", source=source, path="model.input_shape")
     run.splits = splits
-    n_out = run.network.output_shape[0] if run.network.output_shape else 1
-    prep = run.loss.prepare_targets
-    dt = run.network.dtype
-    run.targets = {
-        "train": prep(splits.y_train, n_out, dt),
-        "val": None if splits.x_val is None else prep(splits.y_val, n_out, dt),
-        "test": None if splits.x_test is None else prep(splits.y_test, n_out, dt),
-    }
-    run.x_train = run.dev.to_device(splits.x_train)
-    run.t_train = run.dev.to_device(run.targets["train"])
+    known = run.dataset.n_classes
+    run.n_classes = int(known if known is not None else getattr(splits, "n_classes", 0) or 0)
+    if known is None and run.n_classes:
+        _check_classes(run.spec, run.n_classes, run.model, run.stages)
+    if enter:
+        stagemod.enter(run, run.stage_index)
     return run
 
 
@@ -128,36 +158,9 @@ def _load_splits(spec, dataset, data_dir, dtype):
 
 
 # -- evaluation --------------------------------------------------------------------------------------
-def evaluate(run, x, targets, labels=None, batch_size=1000):
-    """Mean loss and (for classification) accuracy of the network on host arrays."""
-    net, loss = run.network, run.loss
-    total, correct = 0.0, 0
-    for start in range(0, len(x), batch_size):
-        xb = net.dev.to_device(np.ascontiguousarray(x[start : start + batch_size], net.dtype))
-        y, _ = net.forward(xb, train=False)
-        total += loss.value(y, net.dev.to_device(targets[start : start + batch_size]))
-        if labels is not None:
-            pred = net.dev.to_host(y).argmax(axis=1)
-            correct += int((pred == labels[start : start + batch_size]).sum())
-    out = {"loss": total / max(1, len(x))}
-    if labels is not None:
-        out["accuracy"] = correct / max(1, len(x))
-    return out
-
-
-def _labels(run, y):
-    if y is None or not run.dataset.n_classes or np.asarray(y).ndim != 1:
-        return None
-    return np.asarray(y)
-
-
 def evaluate_split(run, split):
-    s = run.splits
-    x, y = {"train": (s.x_train, s.y_train), "val": (s.x_val, s.y_val),
-            "test": (s.x_test, s.y_test)}[split]
-    if x is None:
-        return {}
-    return evaluate(run, x, run.targets[split], _labels(run, y))
+    """The current stage's metrics on ``split`` ("train", "val" or "test"); {} when absent."""
+    return stagemod.metrics_for(run, split)
 
 
 # -- training ---------------------------------------------------------------------------------------
@@ -170,49 +173,38 @@ def _lifecycle(callbacks):
 
 
 def _train_epoch(run, progress, task):
-    """One pass over the training set; returns the mean loss."""
+    """One pass over the trainer's batches of this epoch; returns the mean loss per sample."""
     trainer = run.trainer
-    fit_epoch = getattr(trainer, "fit_epoch", None)
-    if fit_epoch is not None:
-        total, steps = fit_epoch(run)
-        run.step += steps
-        _check_finite(run, total, run.x_train.shape[0])
-        return total / run.x_train.shape[0]
-    x, t = run.x_train, run.t_train
-    n = x.shape[0]
-    bs = n if trainer.batch_size == "full" else trainer.batch_size
-    perm = run.rng.permutation(n) if trainer.shuffle else None
-    take = run.dev.take
+    n = run.x_train.shape[0]
     train_batch = trainer.train_batch
     batch_end = run._pm.hook.on_batch_end if run._pm.hook.on_batch_end.get_hookimpls() else None
-    every = max(1, 2048 // bs)
-    total = 0.0
+    bs = trainer.batch_size if isinstance(trainer.batch_size, int) else n
+    every = max(1, 2048 // max(1, bs))
+    total, done = 0.0, 0
     isfinite = math.isfinite
-    for i, start in enumerate(range(0, n, bs)):
-        if perm is None:
-            xb, tb = x[start : start + bs], t[start : start + bs]
-        else:
-            idx = perm[start : start + bs]
-            xb, tb = take(x, idx), take(t, idx)
+    for i, (xb, tb) in enumerate(trainer.batches(run, run.epoch)):
         value = train_batch(run, xb, tb)
         if not isfinite(value):
-            _check_finite(run, value, 1)
+            _check_finite(run, value)
         total += value
+        done += xb.shape[0]
         run.step += 1
         if batch_end is not None:
             batch_end(run=run, step=run.step, loss=value)
         if progress is not None and i % every == 0:
-            progress.advance(task, start + bs, total / min(n, start + bs))
-    return total / n
+            progress.advance(task, min(done, n), total / max(1, done))
+    return total / max(1, done)
 
 
-def _check_finite(run, value, n):
+def _check_finite(run, value):
     if math.isfinite(value):
         return
+    where = f" of {run.stage.describe()}" if run.stage.name else ""
     kept = (f"The last good checkpoint (epoch {run.saved_epoch}) is kept at {run.checkpoint_path}."
             if run.saved_epoch is not None else "No checkpoint had been written yet.")
     raise DivergenceError(
-        f"training diverged: the loss became {value} at epoch {run.epoch + 1}, step {run.step + 1}. "
+        f"training diverged: the loss became {value} at epoch {run.epoch + 1}{where}, step "
+        f"{run.step + 1}. "
         f"{kept} Lower the learning rate (optimizer.lr), check the data scaling, or use a loss "
         f"suited to the output layer.")
 
@@ -226,6 +218,9 @@ def fit(run, *, out=None, progress=None, log=None):
     """
     if out is not None:
         run.checkpoint_path = str(out)
+    if run.splits is None:
+        raise SpecError("the run has no data attached; build it with data (load_data=True or "
+                        "splits=...) before training.", source=run.spec.source)
     every = int(run.spec.raw["checkpoint"].get("every", 1))
     run._pm = pm = _lifecycle(run.callbacks)
     pm.hook.on_fit_start(run=run)
@@ -235,17 +230,37 @@ def fit(run, *, out=None, progress=None, log=None):
 
 
 def _fit(run, pm, every, progress, log):
+    while True:
+        if run.epoch == 0 and not run.stop:  # a stage starting afresh, not resumed mid-way
+            pm.hook.on_stage_start(run=run, stage=run.stage)
+        _fit_stage(run, pm, every, progress, log)
+        if run.stage_index + 1 >= len(run.stages):
+            break
+        stagemod.enter(run, run.stage_index + 1)
+        run.epoch = 0
+    final = final_metrics(run)
+    pm.hook.on_fit_end(run=run, metrics=final)
+    if run.checkpoint_path:
+        _save(run)
+    return final
+
+
+def _fit_stage(run, pm, every, progress, log):
     n = run.x_train.shape[0]
     epochs = run.trainer.epochs
+    label = run.stage.describe()
     while run.epoch < epochs and not run.stop:
         epoch = run.epoch
         pm.hook.on_epoch_start(run=run, epoch=epoch)
-        task = progress.start_epoch(epoch, epochs, n) if progress is not None else None
+        task = progress.start_epoch(epoch, epochs, n, stage=label) if progress is not None else None
         t0 = time.perf_counter()
         train_loss = _train_epoch(run, progress, task)
         seconds = time.perf_counter() - t0
         metrics = {"epoch": epoch + 1, "loss": train_loss, "seconds": seconds,
                    "samples_per_sec": n / seconds if seconds > 0 else float("inf")}
+        if run.stage.name is not None:
+            metrics["stage"] = run.stage.name
+        metrics.update(run.trainer.evaluate(run, "train"))
         for key, value in evaluate_split(run, "val").items():
             metrics[f"val_{key}"] = value
         if progress is not None:
@@ -254,34 +269,34 @@ def _fit(run, pm, every, progress, log):
         pm.hook.on_epoch_end(run=run, epoch=epoch, metrics=metrics)
         run.epoch = epoch + 1
         if log is not None:
-            log(_epoch_line(metrics, epochs))
+            log(_epoch_line(metrics, epochs, label))
         if run.checkpoint_path and (run.epoch % every == 0 or run.epoch == epochs or run.stop):
-            ckpt.save(run, run.checkpoint_path)
-            run.saved_epoch = run.epoch
-    final = final_metrics(run)
-    pm.hook.on_fit_end(run=run, metrics=final)
-    if run.checkpoint_path:
-        ckpt.save(run, run.checkpoint_path)
-        run.saved_epoch = run.epoch
-    return final
+            _save(run)
+
+
+def _save(run):
+    ckpt.save(run, run.checkpoint_path)
+    run.saved_epoch = run.epoch
 
 
 def final_metrics(run):
-    final = {"epochs": run.epoch, "steps": run.step}
+    """The run's final metrics: epochs, steps, the last training loss, the current stage's
+    validation and test metrics, and the trainer's verdict."""
+    final = {"epochs": len(run.history) if len(run.stages) > 1 else run.epoch, "steps": run.step}
     if run.history:
         final["train_loss"] = run.history[-1]["loss"]
     for split in ("val", "test"):
         for key, value in evaluate_split(run, split).items():
             final[f"{split}_{key}"] = value
+    final.update(run.trainer.final_metrics(run))
     run.final_metrics = final
     return final
 
 
-def _epoch_line(m, epochs):
-    parts = [f"epoch {m['epoch']}/{epochs}", f"loss {m['loss']:.4f}"]
-    if "val_loss" in m:
-        parts.append(f"val_loss {m['val_loss']:.4f}")
-    if "val_accuracy" in m:
-        parts.append(f"val_acc {m['val_accuracy']:.4f}")
+def _epoch_line(m, epochs, stage=""):
+    parts = ([stage] if stage else []) + [f"epoch {m['epoch']}/{epochs}", f"loss {m['loss']:.4f}"]
+    for key, short in (("val_loss", "val_loss"), ("val_accuracy", "val_acc"), ("val_mse", "val_mse")):
+        if key in m:
+            parts.append(f"{short} {m[key]:.4f}")
     parts.append(f"{m['samples_per_sec']:,.0f} samples/s")
     return "  ".join(parts)

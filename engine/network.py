@@ -136,6 +136,35 @@ class Network:
             outs.append(self.dev.to_host(y))
         return np.concatenate(outs) if outs else np.zeros((0,) + self.output_shape, self.dtype)
 
+    def slice(self, start, stop):
+        """A network over ``layers[start:stop]`` sharing this one's layers and parameters.
+
+        Its ``trainable_params``/``trainable_grads`` are views of the slice's trainable
+        parameters (contiguous, since trainable parameters are laid out in layer order), so an
+        optimizer set up on it steps that slice alone; ``param_index`` offsets are relative to
+        those views. The whole network is returned for the whole range.
+        """
+        if start == 0 and stop == len(self.layers):
+            return self
+        sub = Network.__new__(Network)
+        sub.layers, sub.built = self.layers[start:stop], True
+        sub.dtype, sub.dev, sub.rng = self.dtype, self.dev, self.rng
+        sub.shapes = self.shapes[start:stop]
+        sub.input_shape, sub.output_shape = sub.shapes[0][0], sub.shapes[-1][1]
+        tops = {layer.label for layer in sub.layers}
+        mine = [(entry, decl) for entry, decl in zip(self.param_index, self.param_decls)
+                if entry[4] and entry[0].split("/")[0] in tops]
+        lo = min((e[2] for e, _ in mine), default=0)
+        hi = max((e[2] + int(np.prod(e[3])) for e, _ in mine), default=0)
+        sub.flat_params = sub.trainable_params = self.trainable_params[lo:hi]
+        sub.flat_grads = sub.trainable_grads = self.trainable_grads[lo:hi]
+        sub.n_trainable = hi - lo
+        sub.param_index = [(p, k, off - lo, shape, True) for (p, k, off, shape, _), _ in mine]
+        sub.param_decls = [decl for _, decl in mine]
+        sub.lr_groups = [(max(a, lo) - lo, min(b, hi) - lo, m) for a, b, m in self.lr_groups
+                         if a < hi and b > lo]
+        return sub
+
     # -- parameters by name -----------------------------------------------------------------
     def named_params(self):
         """{layer path: {key: array}} views into the flat vector."""

@@ -29,11 +29,11 @@ class TrainingProgress:
     def __exit__(self, *exc):
         return self.progress.__exit__(*exc)
 
-    def start_epoch(self, epoch, epochs, n):
+    def start_epoch(self, epoch, epochs, n, stage=""):
         import time
 
         self._t0 = time.perf_counter()
-        self._label = f"epoch {epoch + 1}/{epochs}"
+        self._label = (f"{stage} · " if stage else "") + f"epoch {epoch + 1}/{epochs}"
         return self.progress.add_task(self._label + (FIRST_STEP if self._waiting else ""), total=n,
                                       loss=float("nan"), rate=0.0)
 

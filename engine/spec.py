@@ -16,6 +16,14 @@ Layout of a spec (every section but ``model`` has defaults)::
     [trainer]     type = "<trainer>", constructor keys (epochs, batch_size, shuffle, ...)
     [checkpoint]  path = "runs/x.h5", every = 1 (epochs)
     [[callbacks]] type = "<callback>", constructor keys
+    [[stages]]    a multi-stage run (greedy layer-wise pre-training, then fine-tuning): each
+                  stage has name (optional), layers = ["rbm0", ...] (the contiguous top-level
+                  layers it trains, default all), trainer = { type = ... } and optionally its
+                  own optimizer = { ... } and loss = { ... } (else the spec's sections)
+
+Missing sections take defaults, listed in ``RunSpec.defaulted`` so the CLI can print them:
+``[data]`` the embedded digits, ``[optimizer]`` sgd lr 0.1, ``[trainer]`` backprop, and
+``[loss]`` softmax cross-entropy, but only for trainers that need a loss.
 
 ``type`` is the only reserved key of a component table (and ``name`` for layers); every other
 key is a keyword argument of the registered class's ``__init__``, spelt the same way.
@@ -35,14 +43,16 @@ from .errors import SpecError
 from .plugins import registry
 
 SECTIONS = ("seed", "name", "description", "data", "model", "loss", "optimizer", "trainer",
-            "checkpoint", "callbacks")
+            "checkpoint", "callbacks", "stages")
 DATA_KEYS = {"validation", "validation_from", "preprocess", "pca_components", "train_subset"}
 CHECKPOINT_KEYS = {"path": str, "every": int}
 MODEL_KEYS = {"layers", "input_shape", "dtype", "init_from", "init_layers"}
+DTYPES = ("float32", "float64")
+STAGE_KEYS = ("name", "layers", "trainer", "optimizer", "loss")
+DEFAULT_LOSS = {"type": "softmax_cross_entropy"}
 DEFAULTS = {
     "seed": 0,
     "data": {"type": "digits"},
-    "loss": {"type": "softmax_cross_entropy"},
     "optimizer": {"type": "sgd", "lr": 0.1},
     "trainer": {"type": "backprop"},
     "checkpoint": {},
@@ -58,6 +68,7 @@ class RunSpec:
     source: str = "<spec>"
     text: str = ""
     overrides: list = field(default_factory=list)
+    defaulted: list = field(default_factory=list)  # "[data] type = \"digits\"", ...
 
     @property
     def seed(self):
@@ -96,10 +107,51 @@ def spec_from_dict(raw, *, source="<spec>", text="", overrides=()):
     raw = copy.deepcopy(raw)
     for item in overrides:
         apply_override(raw, item, source)
+    given = set(raw)
     raw = _with_defaults(raw, source)
     spec = RunSpec(raw=raw, source=source, text=text, overrides=list(overrides))
     validate(spec)
+    spec.defaulted = [f"[{key}] {_table_text(DEFAULTS[key])}" for key in ("data", "optimizer", "trainer")
+                      if key not in given and not (key != "data" and "stages" in given)]
+    if "loss" not in given and any(stage["loss"] == DEFAULT_LOSS for stage in stage_tables(raw)):
+        spec.defaulted.append(f"[loss] {_table_text(DEFAULT_LOSS)}")
     return spec
+
+
+def _table_text(table):
+    return ", ".join(f"{k} = {json.dumps(v)}" for k, v in table.items())
+
+
+def stage_tables(raw):
+    """Each stage's resolved tables: name, layers (None = all), trainer, optimizer, loss, prefix.
+
+    A spec without ``[[stages]]`` is one stage made of its ``[trainer]``, ``[optimizer]`` and
+    ``[loss]``; a stage's missing optimizer or loss comes from those sections, and a trainer
+    that needs a loss but gets none anywhere gets softmax cross-entropy.
+    """
+    stages = raw.get("stages") or [{"trainer": raw["trainer"]}]
+    implicit = "stages" not in raw
+    out = []
+    for i, table in enumerate(stages):
+        trainer = table.get("trainer")
+        loss = table.get("loss", raw.get("loss"))
+        if loss is None and isinstance(trainer, dict) and _needs_loss(trainer):
+            loss = dict(DEFAULT_LOSS)
+        prefix = "" if implicit else f"stages[{i}]."
+        out.append({"name": None if implicit else table.get("name", f"stage{i + 1}"),
+                    "layers": table.get("layers"), "trainer": trainer,
+                    "optimizer": table.get("optimizer", raw["optimizer"]), "loss": loss,
+                    "prefix": prefix, "trainer_path": f"{prefix}trainer",
+                    "optimizer_path": f"{prefix}optimizer" if "optimizer" in table else "optimizer",
+                    "loss_path": f"{prefix}loss" if "loss" in table else "loss"})
+    return out
+
+
+def _needs_loss(trainer_table):
+    reg = registry("trainers")
+    name = trainer_table.get("type")
+    cls = reg.get(name) if isinstance(name, str) and name in reg else None
+    return True if cls is None else bool(getattr(cls, "needs_loss", True))
 
 
 def _with_defaults(raw, source):
@@ -117,7 +169,7 @@ def _with_defaults(raw, source):
         if isinstance(value, dict) and isinstance(default, dict) and "type" in default:
             value.setdefault("type", default["type"])  # a section may omit type; never its keys
         out[key] = value
-    for key in ("name", "description"):
+    for key in ("name", "description", "loss", "stages"):
         if key in raw:
             out[key] = raw[key]
     out["model"] = raw["model"]
@@ -334,8 +386,10 @@ def validate(spec):
             if name not in names:
                 raise SpecError(f"no layer named '{name}'; layers: {', '.join(names)}.",
                                 source=source, path="model.init_layers")
-    for kind, section in (("losses", "loss"), ("optimizers", "optimizer"), ("trainers", "trainer")):
-        construct(kind, raw[section], path=section, source=source)
+    if "dtype" in model and model["dtype"] not in DTYPES:
+        raise SpecError(f"dtype = {model['dtype']!r}: expected one of {', '.join(DTYPES)}.",
+                        source=source, path="model.dtype")
+    _validate_stages(raw, layers, source)
     data = raw["data"]
     dataset_table = {k: v for k, v in data.items() if k not in DATA_KEYS}
     construct("datasets", dataset_table, path="data", source=source)
@@ -349,8 +403,62 @@ def validate(spec):
         if not type_ok(value, CHECKPOINT_KEYS[key]):
             raise SpecError(f"{key} = {value!r}: expected {_type_name(CHECKPOINT_KEYS[key])}.",
                             source=source, path=f"checkpoint.{key}")
+    if "every" in ckpt and ckpt["every"] < 1:
+        raise SpecError(f"every = {ckpt['every']}: expected a positive number of epochs between "
+                        "checkpoints.", source=source, path="checkpoint.every")
     if not isinstance(raw["callbacks"], list):
         raise SpecError("expected an array of tables: [[callbacks]].", source=source, path="callbacks")
     for i, table in enumerate(raw["callbacks"]):
         construct("callbacks", table, path=f"callbacks[{i}]", source=source)
     return spec
+
+
+def stage_range(names, layers, *, source, path):
+    """(start, stop) of the contiguous top-level layers ``names`` (None: all of them)."""
+    labels = [layer.label or f"{layer.name}{i}" for i, layer in enumerate(layers)]
+    if names is None:
+        return 0, len(labels)
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+        raise SpecError("expected a non-empty list of top-level layer names.", source=source,
+                        path=path)
+    for name in names:
+        if name not in labels:
+            raise SpecError(f"no top-level layer named '{name}'; layers: {', '.join(labels)}.",
+                            source=source, path=path)
+    index = sorted(labels.index(n) for n in names)
+    if index != list(range(index[0], index[-1] + 1)) or len(set(names)) != len(names):
+        raise SpecError(f"a stage trains a contiguous run of layers, each named once; got "
+                        f"{', '.join(names)} (layers in order: {', '.join(labels)}).",
+                        source=source, path=path)
+    return index[0], index[-1] + 1
+
+
+def _validate_stages(raw, layers, source):
+    if "stages" in raw:
+        if not isinstance(raw["stages"], list) or not raw["stages"] or not all(
+                isinstance(t, dict) for t in raw["stages"]):
+            raise SpecError("expected an array of tables: [[stages]], each with a trainer.",
+                            source=source, path="stages")
+        for i, table in enumerate(raw["stages"]):
+            for key in table:
+                if key not in STAGE_KEYS:
+                    close = difflib.get_close_matches(key, STAGE_KEYS, n=1)
+                    hint = f" Did you mean '{close[0]}'?" if close else ""
+                    raise SpecError(f"unknown stage key '{key}'.{hint} Accepted: "
+                                    f"{', '.join(STAGE_KEYS)}.", source=source,
+                                    path=f"stages[{i}].{key}")
+            if "trainer" not in table:
+                raise SpecError("a stage needs a trainer table, e.g. trainer = { type = "
+                                "\"backprop\", epochs = 5 }.", source=source,
+                                path=f"stages[{i}].trainer")
+            if "name" in table and not isinstance(table["name"], str):
+                raise SpecError("expected a string.", source=source, path=f"stages[{i}].name")
+    for stage in stage_tables(raw):
+        prefix = stage["prefix"]
+        stage_range(stage["layers"], layers, source=source, path=f"{prefix}layers")
+        trainer = construct("trainers", stage["trainer"], path=stage["trainer_path"], source=source)
+        construct("optimizers", stage["optimizer"], path=stage["optimizer_path"], source=source)
+        if stage["loss"] is not None:
+            construct("losses", stage["loss"], path=stage["loss_path"], source=source)
+        elif trainer.needs_loss:
+            raise SpecError("this trainer needs a [loss].", source=source, path=f"{prefix}loss")

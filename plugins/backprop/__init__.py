@@ -1,6 +1,7 @@
-"""Backpropagation trainers: mini-batch, online and full-batch gradient descent with optional
-L2/L1 decay, max-norm and weight noise (``backprop``), and full-batch conjugate gradients and
-L-BFGS through SciPy (``cg``, ``lbfgs``).
+"""Backpropagation trainers: mini-batch, online and full-batch gradient descent with the
+engine's regularisers (``backprop``), and full-batch conjugate gradients and L-BFGS through
+SciPy (``cg``, ``lbfgs``). No kernels of their own: the math is the layers', the optimizers' and
+``engine.regularize``'s.
 """
 
 from engine import hookimpl

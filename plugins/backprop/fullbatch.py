@@ -12,7 +12,7 @@ from scipy.optimize import minimize
 from engine import Trainer
 from engine.errors import SpecError
 
-from .trainers import decay_vector
+from engine.regularize import decay_vector
 
 
 class FlatObjective:
@@ -92,12 +92,15 @@ class FullBatchSolver(Trainer):
             entries = [(e, d) for e, d in zip(net.param_index, net.param_decls) if e[4]]
             self._l2 = decay_vector(entries, self.l2, {}, net.n_trainable)
 
-    def objective(self, run):
-        return FlatObjective(run.network, run.loss, run.x_train, run.t_train, self.chunk_size,
-                             self._l2)
+    def objective(self, run, x=None, t=None):
+        return FlatObjective(run.network, run.loss, run.x_train if x is None else x,
+                             run.t_train if t is None else t, self.chunk_size, self._l2)
 
-    def fit_epoch(self, run):
-        objective = self.objective(run)
+    def batches(self, run, epoch):
+        yield run.x_train, run.t_train  # one minimize call per epoch over the whole set
+
+    def train_batch(self, run, x, t):
+        objective = self.objective(run, x, t)
         x0 = run.network.get_flat().astype(np.float64)
         result = minimize(objective, x0, jac=True, method=self.method, options=self.options())
         run.network.set_flat(result.x)
@@ -106,7 +109,12 @@ class FullBatchSolver(Trainer):
         value = float(result.fun)
         if self._l2 is not None:
             value -= 0.5 * float(np.dot(self._l2, result.x * result.x))
-        return value * objective.n, int(result.nit)
+        return value * objective.n
+
+    def evaluate(self, run, split):
+        if split != "train" or self.last_result is None:
+            return {}
+        return {"iterations": int(self.last_result.nit), "evaluations": int(self.last_result.nfev)}
 
 
 class ConjugateGradient(FullBatchSolver):

@@ -55,6 +55,13 @@ class EarlyStopping(Callback):
         _monitor.check_available(run, self.monitor, self.name)
 
     @hookimpl
+    def on_stage_start(self, run, stage):
+        # each stage of a multi-stage run trains other weights: patience and best start afresh
+        self.best = math.inf if self.mode == "min" else -math.inf
+        self.best_epoch, self.wait, self.stopped_epoch = None, 0, None
+        self.best_params, self.at_best = None, True
+
+    @hookimpl
     def on_epoch_end(self, run, epoch, metrics):
         value = _monitor.read(metrics, self.monitor, self.name)
         if self.improved(value):

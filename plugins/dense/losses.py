@@ -30,22 +30,25 @@ class SoftmaxCrossEntropy(FusedLoss):
     y: (batch, classes) raw scores (no softmax layer before it); t: (batch,) int64 labels."""
 
     name = "softmax_cross_entropy"
-    target = "labels"
+    targets = ("labels",)
 
 
 class MSE(FusedLoss):
     """Quadratic cost of Nielsen's network.py: loss_n = 0.5 * ||y_n - t_n||^2;
-    dy = (y - t) / batch. y, t: (batch, outputs), t one-hot (or real-valued) rows."""
+    dy = (y - t) / batch. y, t: (batch, outputs). Spec key ``target``: ``"onehot"`` (rows from
+    class labels, the default), ``"values"`` (real-valued regression targets) or ``"inputs"``
+    (reconstruct the input: autoencoders)."""
 
     name = "mse"
-    target = "onehot"
+    targets = ("onehot", "values", "inputs")
 
 
 class BinaryCrossEntropy(FusedLoss):
     """Cross-entropy of probabilities y in (0, 1) (e.g. after a sigmoid) against targets t in
     [0, 1], per output: loss_n = -sum_j t log p + (1 - t) log(1 - p), p = clip(y, 1e-7, 1 - 1e-7);
     dy = (p - t) / (p (1 - p)) / batch, the exact gradient inside the clip range and finite at
-    its ends. y, t: (batch, outputs), t one-hot (or soft) rows."""
+    its ends. y, t: (batch, outputs). Spec key ``target``: ``"onehot"`` (default), ``"values"``
+    (soft targets in [0, 1]) or ``"inputs"`` (inputs in [0, 1], e.g. MNIST pixels)."""
 
     name = "binary_cross_entropy"
-    target = "onehot"
+    targets = ("onehot", "values", "inputs")

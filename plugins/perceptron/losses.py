@@ -19,16 +19,16 @@ class PerceptronErrors(Loss):
 
     name = "perceptron_errors"
     kernels = KERNELS
-    target = "onehot"
+    targets = ("onehot",)
 
-    def prepare_targets(self, y, n_outputs, dtype):
+    def prepare_targets(self, y, output_shape, dtype, **where):
         y = np.asarray(y)
-        if y.ndim == 1 and n_outputs == 1:
+        if y.ndim == 1 and tuple(np.atleast_1d(output_shape)) == (1,):
             if not np.isin(y, (0, 1)).all():
                 raise DataError(f"perceptron_errors with one output unit needs 0/1 targets, "
                                 f"found {sorted(set(np.unique(y).tolist()))[:5]}.")
             return y.reshape(-1, 1).astype(dtype)
-        return super().prepare_targets(y, n_outputs, dtype)
+        return super().prepare_targets(y, output_shape, dtype, **where)
 
     def value(self, y, t):
         wrong = self.dev.empty((y.shape[0],), np.int32)

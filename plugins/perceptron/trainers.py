@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from engine import Callback, Trainer, hookimpl
+from engine import Trainer
 from engine import device as devices
 from engine.errors import SpecError
 
@@ -62,45 +62,39 @@ class Perceptron(Trainer):
         self._lr, self._lr_b = dt(self.lr), dt(self.lr if self._b is not None else 0.0)
         if self._b is None:
             self._b = run.dev.zeros((dense.units,), run.network.dtype)
-        run.callbacks.append(ConvergenceReport(self))
 
-    def fit_epoch(self, run):
-        n = run.x_train.shape[0]
+    def batches(self, run, epoch):
+        yield run.x_train, run.t_train  # the kernel walks the epoch's samples in one call
+
+    def train_batch(self, run, x, t):
+        n = x.shape[0]
         order = run.rng.permutation(n) if self.shuffle else np.arange(n)
         if getattr(self, "_wrong", None) is None or self._wrong.shape[0] != n:
             self._wrong = run.dev.empty((n,), np.int32)
         order = run.dev.to_device(order)
-        self.mistakes = int(self.k.perceptron_epoch(run.x_train, run.t_train, order, self._w,
-                                                    self._b, self._lr, self._lr_b, self._wrong))
+        self.mistakes = int(self.k.perceptron_epoch(x, t, order, self._w, self._b, self._lr,
+                                                    self._lr_b, self._wrong))
         if self.mistakes == 0:
             run.stop = True
-        return float(self.mistakes), n
+        return float(self.mistakes)
 
+    def evaluate(self, run, split):
+        if split != "train" or self.mistakes is None:
+            return {}
+        return {"mistakes": self.mistakes, "converged": self.mistakes == 0}
 
-class ConvergenceReport(Callback):
-    """Added by the perceptron trainer: per-epoch ``mistakes``/``converged`` metrics and the
-    final verdict (``converged``, ``converged_epoch`` or ``message``)."""
-
-    name = "perceptron_convergence"
-
-    def __init__(self, trainer):
-        self.trainer = trainer
-
-    @hookimpl
-    def on_epoch_end(self, run, epoch, metrics):
-        metrics["mistakes"] = self.trainer.mistakes
-        metrics["converged"] = self.trainer.mistakes == 0
-
-    @hookimpl
-    def on_fit_end(self, run, metrics):
+    def final_metrics(self, run):
         done = [h["epoch"] for h in run.history if h.get("converged")]
-        metrics["converged"] = bool(done)
         if done:
-            metrics["converged_epoch"] = done[0]
-            metrics.pop("message", None)
-        else:
-            last = run.history[-1].get("mistakes") if run.history else None
-            metrics["message"] = (
-                f"the perceptron did not converge in {run.epoch} epochs: {last} of "
-                f"{run.x_train.shape[0]} training samples were still misclassified in the last "
-                f"epoch (the classes may not be linearly separable).")
+            return {"converged": True, "converged_epoch": done[0]}
+        last = run.history[-1].get("mistakes") if run.history else None
+        return {"converged": False, "message": (
+            f"the perceptron did not converge in {run.epoch} epochs: {last} of "
+            f"{run.x_train.shape[0]} training samples were still misclassified in the last "
+            f"epoch (the classes may not be linearly separable).")}
+
+    def state(self):
+        return {} if self.mistakes is None else {"mistakes": self.mistakes}
+
+    def load_state(self, state):
+        self.mistakes = state.get("mistakes")

@@ -98,7 +98,7 @@ def test_bad_keys_are_spec_errors(table):
     from engine.errors import SpecError
 
     with pytest.raises(SpecError):
-        make(table, load_data=False)
+        make(table)
 
 
 CONVEX = """

@@ -8,8 +8,7 @@ from engine.errors import SpecError
 from engine.layer import ParamDecl
 from engine.loop import build_run
 from engine.spec import parse_spec
-from plugins.backprop import cpu_kernels
-from plugins.backprop.trainers import Backprop, decay_vector, max_norm_blocks
+from engine.regularize import cpu_kernels, decay_vector, max_norm_blocks
 
 SPEC = """
 seed = 3
@@ -32,7 +31,7 @@ LR = 0.5
 
 
 def make(*overrides):
-    return build_run(parse_spec(SPEC, overrides=list(overrides)), load_data=False)
+    return build_run(parse_spec(SPEC, overrides=list(overrides)))
 
 
 def batch(n=6, seed=0):
@@ -63,11 +62,10 @@ def masks(run):
     return {(p, k): slice(o, o + int(np.prod(s))) for p, k, o, s, _ in run.network.param_index}
 
 
-def test_plain_path_is_the_four_call_step():
-    run = make()
-    assert run.trainer.train_batch.__func__ is Backprop.train_batch
-    on = make("trainer.l2=0.01")
-    assert on.trainer.train_batch.__func__ is Backprop.train_batch_regularized
+def test_regularizer_is_active_only_when_a_regulariser_is_on():
+    assert not make().trainer.regularizer.active
+    assert make("trainer.l2=0.01").trainer.regularizer.active
+    assert make("trainer.clip_norm=1.0").trainer.regularizer.active
 
 
 def test_l2_one_step_decays_weights_not_biases():

@@ -4,9 +4,10 @@ softmax stability, loss values and build errors."""
 import numpy as np
 import pytest
 
+
 from engine import Network, testing
 from engine import device as devices
-from engine.errors import ShapeError
+from engine.errors import DataError, ShapeError
 from engine.network import place
 from engine.plugins import registry
 from plugins.dense.layers import Dense, Dropout, Identity, Softmax
@@ -180,11 +181,30 @@ def test_loss_matches_naive(name, dtype, device):
 
 def test_loss_targets_forms():
     losses = registry("losses")
-    assert losses.get("softmax_cross_entropy").target == "labels"
-    assert losses.get("mse").target == losses.get("binary_cross_entropy").target == "onehot"
+    assert losses.get("softmax_cross_entropy").targets == ("labels",)
+    assert losses.get("softmax_cross_entropy")().target == "labels"
+    for name in ("mse", "binary_cross_entropy"):
+        assert losses.get(name).targets == ("onehot", "values", "inputs")
+        assert losses.get(name)().target == "onehot"
     t = losses.get("mse")().prepare_targets(np.array([2, 0]), 3, np.float32)
     assert t.dtype == np.float32
     np.testing.assert_array_equal(t, [[0, 0, 1], [1, 0, 0]])
+    values = losses.get("mse")(target="values").prepare_targets(np.array([0.5, -1.25]), 1,
+                                                                np.float64)
+    np.testing.assert_array_equal(values, [[0.5], [-1.25]])
+    with pytest.raises(ValueError, match="not a target kind of the softmax_cross_entropy"):
+        losses.get("softmax_cross_entropy")(target="values")
+
+
+def test_loss_targets_never_guess():
+    losses = registry("losses")
+    sce, mse = losses.get("softmax_cross_entropy")(), losses.get("mse")()
+    # a 2-D label array is not silently argmaxed into labels
+    with pytest.raises(DataError, match=r"softmax_cross_entropy.*shape \(2, 3\)"):
+        sce.prepare_targets(np.eye(3)[[1, 2]], 3, np.float32, dataset="d")
+    # real-valued 1-D targets are not one-hot encoded
+    with pytest.raises(DataError, match=r"mse.*real values.*target = \"values\""):
+        mse.prepare_targets(np.array([0.25, 1.5]), 3, np.float32)
 
 
 def test_mse_is_nielsens_quadratic_cost():

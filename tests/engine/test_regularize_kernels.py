@@ -1,4 +1,4 @@
-"""plugins.backprop kernels: CPU vs NumPy references, CUDA (simulator) vs CPU, twin linter."""
+"""engine.regularize kernels: CPU vs NumPy references, CUDA (simulator) vs CPU, twin linter."""
 
 import inspect
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from engine import device
-from plugins.backprop import cpu_kernels, cuda_kernels
+from engine.regularize import cpu_kernels, cuda_kernels
 
 DTYPES = [np.float32, np.float64]
 TOL = {np.float32: dict(rtol=1e-6, atol=1e-7), np.float64: dict(rtol=1e-13, atol=1e-15)}
@@ -43,10 +43,27 @@ def _case(name, rng, dtype):
         saved = np.zeros(n, dtype)
         std = dtype(0.3)
         return [p, noise, std, saved], {0: p + std * noise, 3: p.copy()}
+    if name == "clip_norm_update":
+        norm = float(np.linalg.norm(p.astype(np.float64)))
+        limit = dtype(0.5 * norm)  # half the norm: the gradient is scaled by about 0.5
+        sumsq = np.zeros(1)
+        want = p.astype(np.float64) * (float(limit) / (norm + 1e-6))
+        return [p, limit, sumsq], {0: want, 2: np.array([norm * norm])}
     raise KeyError(name)
 
 
-NAMES = ["decay_gradient", "max_norm_update", "weight_noise_add"]
+NAMES = ["clip_norm_update", "decay_gradient", "max_norm_update", "weight_noise_add"]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_clip_norm_leaves_a_gradient_within_the_bound_untouched(dtype):
+    g = np.random.default_rng(5).standard_normal(40).astype(dtype)
+    before = g.copy()
+    sumsq = np.zeros(1)
+    cpu_kernels.clip_norm_update(g, dtype(np.linalg.norm(g) * 1.01), sumsq)
+    np.testing.assert_array_equal(g, before)
+    np.testing.assert_allclose(sumsq[0], float(np.square(before.astype(np.float64)).sum()),
+                               rtol=1e-6)
 
 
 def _public(module):
@@ -70,7 +87,8 @@ def test_kernel_cpu_matches_reference(name, dtype):
     args, want = _case(name, np.random.default_rng(2), dtype)
     getattr(cpu_kernels, name)(*args)
     for i, value in want.items():
-        np.testing.assert_allclose(args[i], value, **TOL[dtype])
+        tol = TOL[dtype] if i != 2 or name != "clip_norm_update" else dict(rtol=1e-5)
+        np.testing.assert_allclose(args[i], value, **tol)
 
 
 @pytest.mark.cuda
@@ -89,4 +107,5 @@ def test_kernel_cuda_matches_cpu(name, dtype, geometry, monkeypatch):
     getattr(cpu_kernels, name)(*args)
     getattr(cuda_kernels, name)(*d_args)
     for i in want:
-        np.testing.assert_allclose(d_args[i].copy_to_host(), args[i], **TOL[dtype])
+        tol = TOL[dtype] if name != "clip_norm_update" else dict(rtol=1e-5)  # summation order
+        np.testing.assert_allclose(d_args[i].copy_to_host(), args[i], **tol)

@@ -1,4 +1,4 @@
-"""CPU kernels of plugins.backprop (regularisers). Same names, arguments and contracts as
+"""CPU kernels of engine.regularize. Same names, arguments and contracts as
 cuda_kernels. Flat vectors are the network's trainable parameters and gradients.
 
 Max-norm units are described per parameter block: ``blocks`` is an int64 (n_blocks, 5) array
@@ -13,6 +13,7 @@ from . import _math
 _decay_grad = njit(cache=True)(_math.decay_grad)
 _max_norm_scale = njit(cache=True)(_math.max_norm_scale)
 _add_noise = njit(cache=True)(_math.add_noise)
+_clip_factor = njit(cache=True)(_math.clip_factor)
 
 
 @njit(cache=True)
@@ -56,3 +57,17 @@ def weight_noise_add(params, noise, std, saved):
     for i in range(params.shape[0]):
         saved[i] = params[i]
         params[i] = _add_noise(params[i], noise[i], std)
+
+
+@njit(cache=True)
+def clip_norm_update(grads, limit, sumsq):
+    """sumsq[0] = ||grads||^2 (float64); grads *= limit / (||grads|| + 1e-6) when that is < 1."""
+    acc = 0.0
+    for i in range(grads.shape[0]):
+        g = grads[i]
+        acc += g * g
+    sumsq[0] = acc
+    f = _clip_factor(acc, limit)
+    if f < 1.0:
+        for i in range(grads.shape[0]):
+            grads[i] *= f

@@ -1,4 +1,4 @@
-"""Math of the backprop trainer's regularisers, written once for both kernel targets."""
+"""Math of the regularisers, written once for both kernel targets."""
 
 import math
 
@@ -23,3 +23,11 @@ def max_norm_scale(sumsq, limit):
 
 def add_noise(p, noise, std):
     return p + std * noise
+
+
+def clip_factor(sumsq, limit):
+    # PyTorch's clip_grad_norm_: scale by limit / (norm + 1e-6) when that is below 1
+    f = limit / (math.sqrt(sumsq) + 1e-6)
+    if f < 1.0:
+        return f
+    return 1.0

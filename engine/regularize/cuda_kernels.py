@@ -1,4 +1,4 @@
-"""CUDA kernels of plugins.backprop (regularisers). Mirrors cpu_kernels function for function.
+"""CUDA kernels of engine.regularize. Mirrors cpu_kernels function for function.
 
 Max-norm gives each thread one unit: neighbouring threads read neighbouring columns of a dense
 weight matrix, so the strided walk down a column is coalesced across a warp.
@@ -6,13 +6,13 @@ weight matrix, so the strided walk down a column is coalesced across a warp.
 
 from numba import cuda
 
-from engine import device
-
+from .. import device
 from . import _math
 
 _decay_grad = cuda.jit(device=True)(_math.decay_grad)
 _max_norm_scale = cuda.jit(device=True)(_math.max_norm_scale)
 _add_noise = cuda.jit(device=True)(_math.add_noise)
+_clip_factor = cuda.jit(device=True)(_math.clip_factor)
 
 
 @cuda.jit
@@ -64,3 +64,35 @@ def _weight_noise_add_kernel(params, noise, std, saved):
 
 def weight_noise_add(params, noise, std, saved):
     _weight_noise_add_kernel[device.launch_1d(params.shape[0])](params, noise, std, saved)
+
+
+@cuda.jit
+def _zero_first_kernel(sumsq):
+    sumsq[0] = 0.0
+
+
+@cuda.jit
+def _sumsq_kernel(grads, sumsq):
+    # one atomic add per thread after a private grid-stride sum
+    start, stride = cuda.grid(1), cuda.gridsize(1)
+    acc = 0.0
+    for i in range(start, grads.shape[0], stride):
+        g = grads[i]
+        acc += g * g
+    cuda.atomic.add(sumsq, 0, acc)
+
+
+@cuda.jit
+def _clip_scale_kernel(grads, limit, sumsq):
+    f = _clip_factor(sumsq[0], limit)
+    if f < 1.0:
+        start, stride = cuda.grid(1), cuda.gridsize(1)
+        for i in range(start, grads.shape[0], stride):
+            grads[i] *= f
+
+
+def clip_norm_update(grads, limit, sumsq):
+    _zero_first_kernel[1, 1](sumsq)
+    launch = device.launch_1d(grads.shape[0])
+    _sumsq_kernel[launch](grads, sumsq)
+    _clip_scale_kernel[launch](grads, limit, sumsq)
