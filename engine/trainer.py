@@ -48,23 +48,23 @@ class Trainer:
     def batches(self, run, epoch):
         """Shuffled mini-batches ``(x, t)`` gathered on the device; the last partial one kept.
 
-        Targets of kind ``"inputs"`` are the input batch itself (no second gather).
+        Targets of kind ``"inputs"`` are the input batch itself (no second gather); without a
+        loss the targets are None.
         """
         x, t = run.x_train, run.t_train
         n = x.shape[0]
         bs = n if self.batch_size == "full" else min(self.batch_size, n)
-        same = t is x
         if not self.shuffle:
             for start in range(0, n, bs):
                 xb = x[start : start + bs]
-                yield xb, (xb if same else t[start : start + bs])
+                yield xb, (xb if t is x else None if t is None else t[start : start + bs])
             return
         perm = run.rng.permutation(n)
         take = run.dev.take
         for start in range(0, n, bs):
             idx = perm[start : start + bs]
             xb = take(x, idx)
-            yield xb, (xb if same else take(t, idx))
+            yield xb, (xb if t is x else None if t is None else take(t, idx))
 
     def train_batch(self, run, x, t):
         raise NotImplementedError

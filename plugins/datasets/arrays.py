@@ -51,6 +51,8 @@ def _inputs(x, scale, flatten):
 
 class NPZ(Dataset):
     """Arrays from a ``.npz`` file: ``x_train``, ``y_train`` and optional ``x_test``, ``y_test``.
+    Without ``y_train`` (and ``y_test``) the data is unlabeled, for trainers and target kinds
+    that need no labels (an autoencoder's ``target = "inputs"``).
 
     Spec keys: ``path``; ``flatten`` (default false: samples keep their stored shape);
     ``scale`` (inputs are divided by it, e.g. 255 for uint8 images); ``n_classes``.
@@ -95,7 +97,9 @@ class NPZ(Dataset):
     def n_classes(self):
         if self._n_classes is None:
             header = self._header("y_train")
-            if header is not None and len(header[0]) == 2:
+            if header is None:
+                self._n_classes = 0  # unlabeled
+            elif len(header[0]) == 2:
                 self._n_classes = int(header[0][1])
             else:
                 arrays = self._read(None, ("y_train", "y_test"))
@@ -110,18 +114,21 @@ class NPZ(Dataset):
                 arrays = {k: z[k] for k in keys if k in found}
         except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
             raise DataError(f"{path} is not a readable .npz file ({exc}).") from None
-        for k in ("x_train", "y_train"):
-            if k in keys and k not in arrays:
-                raise DataError(f"{path} has no array '{k}' (it has {', '.join(sorted(found))}); "
-                                f"an npz dataset needs x_train and y_train, optionally x_test "
-                                f"and y_test.")
+        if "x_train" in keys and "x_train" not in arrays:
+            raise DataError(f"{path} has no array 'x_train' (it has {', '.join(sorted(found))}); "
+                            f"an npz dataset needs x_train and y_train (leave y_train out for "
+                            f"unlabeled data), optionally x_test and y_test.")
         return arrays
 
     def load(self, data_dir):
         a = self._read(data_dir, self.keys)
         path = _resolve(self.path, data_dir)
-        if ("x_test" in a) != ("y_test" in a):
-            raise DataError(f"{path} has only one of x_test and y_test; give both or neither.")
+        labeled = "y_train" in a
+        if "x_test" in a and ("y_test" in a) != labeled:
+            raise DataError(f"{path} has x_test {'without' if labeled else 'with'} y_test but "
+                            f"{'' if labeled else 'no '}y_train; label both splits or neither.")
+        if "y_test" in a and "x_test" not in a:
+            raise DataError(f"{path} has y_test but no x_test; give both or neither.")
         for split in ("train", "test"):
             x, y = a.get(f"x_{split}"), a.get(f"y_{split}")
             if x is None:
@@ -129,14 +136,14 @@ class NPZ(Dataset):
             if x.ndim < 2:
                 raise DataError(f"{path}: x_{split} has shape {x.shape}; expected "
                                 f"(samples, features...).")
-            if len(x) != len(y):
+            if y is not None and len(x) != len(y):
                 raise DataError(f"{path}: x_{split} has {len(x)} samples but y_{split} has "
                                 f"{len(y)}.")
         if "x_test" in a and a["x_test"].shape[1:] != a["x_train"].shape[1:]:
             raise DataError(f"{path}: x_test samples have shape {a['x_test'].shape[1:]} but "
                             f"x_train samples {a['x_train'].shape[1:]}.")
         fx = lambda x: None if x is None else _inputs(x, self.scale, self.flatten)  # noqa: E731
-        return Arrays(fx(a["x_train"]), a["y_train"], fx(a.get("x_test")), a.get("y_test"))
+        return Arrays(fx(a["x_train"]), a.get("y_train"), fx(a.get("x_test")), a.get("y_test"))
 
 
 class CSV(Dataset):

@@ -78,7 +78,7 @@ def test_npz_errors_name_the_file(tmp_path, images):
     with pytest.raises(DataError, match=r"nox\.npz has no array 'x_train' \(it has x, y_train\)"):
         NPZ(nox).load(None)
     half = make_npz(tmp_path / "half.npz", **{k: images[k] for k in ("x_train", "y_train", "x_test")})
-    with pytest.raises(DataError, match=r"half\.npz has only one of x_test and y_test"):
+    with pytest.raises(DataError, match=r"half\.npz has x_test without y_test but y_train"):
         NPZ(half).load(None)
     short = make_npz(tmp_path / "short.npz", x_train=images["x_train"], y_train=np.zeros(29))
     with pytest.raises(DataError, match=r"short\.npz: x_train has 30 samples but y_train has 29"):
@@ -171,3 +171,15 @@ def test_csv_errors_name_the_file(tmp_path):
     test = write_csv(tmp_path / "test.csv", [[1, 0]], ["a", "y"])
     with pytest.raises(DataError, match=r"test\.csv has 2 columns"):
         CSV(ok, label_column="y", test_path=test).load(None)
+
+
+def test_npz_without_labels_is_unlabeled(tmp_path, images):
+    path = make_npz(tmp_path / "u.npz", x_train=images["x_train"], x_test=images["x_train"][:4])
+    ds = NPZ(str(path))
+    assert ds.n_classes == 0
+    arrays = ds.load(None)
+    assert arrays.y_train is None and arrays.y_test is None and arrays.x_test.shape[0] == 4
+    mixed = make_npz(tmp_path / "m.npz", x_train=images["x_train"], x_test=images["x_train"][:4],
+                     y_test=np.zeros(4))
+    with pytest.raises(DataError, match=r"m\.npz has x_test with y_test but no y_train"):
+        NPZ(str(mixed)).load(None)
