@@ -250,7 +250,44 @@ def _read_optimizer(opt, net, f, path):
     return slots, json.loads(og.attrs["scalars"])
 
 
-def load_weights(network, path, layers=None):
-    """Transfer learning: copy parameters of ``layers`` (all when None) from a checkpoint."""
+def load_weights(network, path, layers=None, mapping=None):
+    """Transfer learning: copy parameters of ``layers`` (all when None) from a checkpoint, by
+    name; or, with ``mapping``, parameter by parameter between differently shaped models.
+
+    ``mapping`` maps a destination parameter ``"layer/key"`` to its source in the checkpoint:
+    ``"layer/key"``, or ``{ from = "layer/key", transpose = true }`` to copy a matrix transposed
+    (an RBM's ``w`` becoming a decoder's weights). Shapes must match after the transpose.
+    """
     with open_checkpoint(path) as f:
-        load_params(network, f, path, layers=layers)
+        if layers is not None or mapping is None:
+            load_params(network, f, path, layers=layers)
+        if mapping:
+            load_mapped(network, f, path, mapping)
+
+
+def load_mapped(network, f, path, mapping):
+    """Copy each ``destination <- source`` parameter of ``mapping`` (see ``load_weights``)."""
+    index = {f"{lpath}/{key}": (offset, shape) for lpath, key, offset, shape, _ in network.param_index}
+    stored = f["params"]
+    for dest, src in mapping.items():
+        source, transpose = (src, False) if isinstance(src, str) else (
+            src.get("from"), bool(src.get("transpose", False)))
+        if dest not in index:
+            raise CheckpointError(f"init_map: the network has no parameter '{dest}' (it has "
+                                  f"{', '.join(sorted(index))}).")
+        if not isinstance(source, str) or source not in stored or not isinstance(
+                stored[source], h5py.Dataset):
+            have = ", ".join(f"{lp}/{k}" for lp in sorted(_layer_paths(stored))
+                             for k in stored[lp] if isinstance(stored[lp][k], h5py.Dataset))
+            raise CheckpointError(f"init_map: '{path}' has no parameter '{source}' to copy into "
+                                  f"'{dest}' (it has {have}).")
+        data = np.asarray(stored[source][()])
+        if transpose:
+            data = data.T
+        offset, shape = index[dest]
+        if tuple(data.shape) != tuple(shape):
+            raise CheckpointError(
+                f"init_map: '{source}'{' transposed' if transpose else ''} has shape "
+                f"{tuple(data.shape)} but '{dest}' has shape {tuple(shape)}.")
+        network.dev.copy_(network.flat_params[offset : offset + int(np.prod(shape))],
+                          np.ascontiguousarray(data, network.dtype).reshape(-1))

@@ -99,7 +99,8 @@ def build_run(spec, *, device="cpu", data_dir=None, dtype=np.float32, load_data=
     except ShapeError as exc:
         raise SpecError(str(exc), source=source, path="model.layers") from None
     if raw["model"].get("init_from") and splits is not None and init_weights:
-        ckpt.load_weights(model, raw["model"]["init_from"], raw["model"].get("init_layers"))
+        ckpt.load_weights(model, raw["model"]["init_from"], raw["model"].get("init_layers"),
+                          raw["model"].get("init_map"))
     stages = stagemod.build(spec, model, dev)
     _check_classes(spec, dataset.n_classes, model, stages)
     callbacks = [construct("callbacks", t, path=f"callbacks[{i}]", source=source)

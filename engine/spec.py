@@ -9,6 +9,8 @@ Layout of a spec (every section but ``model`` has defaults)::
     [data]        type = "<dataset>", dataset keys, plus validation / validation_from /
                   preprocess / pca_components / train_subset (engine keys, see DATA_KEYS)
     [model]       layers = [ { type = "<layer>", <constructor keys> }, ... ]; optional
+                  init_map = { "dec/w" = { from = "rbm0/w", transpose = true } } (copy named
+                  parameters between differently shaped models);
                   init_from = "x.h5" + init_layers = ["conv0", ...] (transfer learning: copy
                   those layers' weights, by name, from a checkpoint; all layers if omitted)
     [loss]        type = "<loss>", constructor keys
@@ -46,7 +48,7 @@ SECTIONS = ("seed", "name", "description", "data", "model", "loss", "optimizer",
             "checkpoint", "callbacks", "stages")
 DATA_KEYS = {"validation", "validation_from", "preprocess", "pca_components", "train_subset"}
 CHECKPOINT_KEYS = {"path": str, "every": int}
-MODEL_KEYS = {"layers", "input_shape", "dtype", "init_from", "init_layers"}
+MODEL_KEYS = {"layers", "input_shape", "dtype", "init_from", "init_layers", "init_map"}
 DTYPES = ("float32", "float64")
 STAGE_KEYS = ("name", "layers", "trainer", "optimizer", "loss")
 DEFAULT_LOSS = {"type": "softmax_cross_entropy"}
@@ -374,6 +376,19 @@ def validate(spec):
     if "init_from" in model and not isinstance(model["init_from"], str):
         raise SpecError("expected the path of a checkpoint (a string).", source=source,
                         path="model.init_from")
+    if "init_map" in model:
+        if "init_from" not in model:
+            raise SpecError("init_map needs init_from (the checkpoint to copy from).",
+                            source=source, path="model.init_map")
+        mapping = model["init_map"]
+        ok = isinstance(mapping, dict) and all(
+            isinstance(v, str) or (isinstance(v, dict) and isinstance(v.get("from"), str)
+                                   and set(v) <= {"from", "transpose"}
+                                   and isinstance(v.get("transpose", False), bool))
+            for v in mapping.values())
+        if not ok:
+            raise SpecError('expected a table of "layer/key" = "layer/key" or { from = '
+                            '"layer/key", transpose = true }.', source=source, path="model.init_map")
     if "init_layers" in model:
         names = [layer.label or f"{layer.name}{i}" for i, layer in enumerate(layers)]
         chosen = model["init_layers"]

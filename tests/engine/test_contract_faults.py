@@ -142,3 +142,34 @@ def test_clip_norm_bounds_the_step_of_plain_sgd():
     np.testing.assert_allclose(np.linalg.norm(step) / 0.05, 0.01, rtol=1e-5)
     np.testing.assert_allclose(step / np.linalg.norm(step), plain_step / np.linalg.norm(plain_step),
                                rtol=1e-9, atol=1e-12)
+
+
+def test_init_map_moves_weights_by_name_with_a_transpose(tmp_path):
+    rbm_like = parse_spec('[model]\ninput_shape = [64]\nlayers = [{ type = "dense", units = 12, '
+                          'name = "rbm" }]\n[loss]\ntype = "mse"\ntarget = "values"')
+    src = build_run(rbm_like, load_data=False)
+    src.model.flat_params[:] = np.random.default_rng(0).standard_normal(src.model.param_count())
+    path = ckpt.save(src, tmp_path / "rbm.h5")
+    text = f"""
+[model]
+input_shape = [64]
+init_from = "{path}"
+init_map = {{ "enc/w" = "rbm/w", "enc/b" = "rbm/b", "dec/w" = {{ from = "rbm/w", transpose = true }} }}
+layers = [{{ type = "dense", units = 12, name = "enc" }}, {{ type = "sigmoid" }},
+          {{ type = "dense", units = 64, name = "dec" }}]
+[loss]
+type = "mse"
+target = "inputs"
+"""
+    run = build_run(parse_spec(text))
+    w = src.model.layers[0].params["w"]
+    assert np.array_equal(run.model.layers[0].params["w"], w)
+    assert np.array_equal(run.model.layers[2].params["w"], w.T)
+    assert not run.model.layers[2].params["b"].any()  # unmapped: its own initialisation
+    bad = text.replace('"dec/w" = { from = "rbm/w", transpose = true }', '"dec/w" = "rbm/w"')
+    with pytest.raises(CheckpointError, match=r"'rbm/w' has shape \(64, 12\) but 'dec/w' has shape \(12, 64\)"):
+        build_run(parse_spec(bad))
+    with pytest.raises(CheckpointError, match=r"has no parameter 'rbm/v'"):
+        build_run(parse_spec(text.replace('"enc/b" = "rbm/b"', '"enc/b" = "rbm/v"')))
+    with pytest.raises(SpecError, match=r"\[model\.init_map\] expected a table"):
+        parse_spec(text.replace('"enc/b" = "rbm/b"', '"enc/b" = 3'))
