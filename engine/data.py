@@ -166,6 +166,7 @@ def ensure_files(data_dir, folder, files):
             _check_existing(target, md5, data_dir, folder)
             continue
         urls = _urls_for(name, urls)
+        created = [p for p in (path, *path.parents) if not p.exists()]
         try:
             path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -186,6 +187,11 @@ def ensure_files(data_dir, folder, files):
                 reason = getattr(exc, "reason", None) or exc
                 failures.append(f"{url} ({reason})")
         else:
+            for folder_made in created:  # leave no empty dataset folder behind
+                try:
+                    folder_made.rmdir()
+                except OSError:
+                    break
             tried = "; ".join(failures) if failures else "no download URL is known for it"
             raise DataError(
                 f"{target} is missing and could not be downloaded. Tried: {tried}. "

@@ -20,6 +20,7 @@ from . import hookspecs
 from . import stages as stagemod
 from .errors import DivergenceError, ShapeError, SpecError
 from .network import Network
+from .progress import epoch_line
 from .spec import DATA_KEYS, build_layers, construct
 
 
@@ -270,7 +271,7 @@ def _fit_stage(run, pm, every, progress, log):
         pm.hook.on_epoch_end(run=run, epoch=epoch, metrics=metrics)
         run.epoch = epoch + 1
         if log is not None:
-            log(_epoch_line(metrics, epochs, label))
+            log(epoch_line(metrics, epochs, label))
         if run.checkpoint_path and (run.epoch % every == 0 or run.epoch == epochs or run.stop):
             _save(run)
 
@@ -292,12 +293,3 @@ def final_metrics(run):
     final.update(run.trainer.final_metrics(run))
     run.final_metrics = final
     return final
-
-
-def _epoch_line(m, epochs, stage=""):
-    parts = ([stage] if stage else []) + [f"epoch {m['epoch']}/{epochs}", f"loss {m['loss']:.4f}"]
-    for key, short in (("val_loss", "val_loss"), ("val_accuracy", "val_acc"), ("val_mse", "val_mse")):
-        if key in m:
-            parts.append(f"{short} {m[key]:.4f}")
-    parts.append(f"{m['samples_per_sec']:,.0f} samples/s")
-    return "  ".join(parts)

@@ -1,25 +1,37 @@
-"""Progress bar for training (rich, which typer brings), updated a few times a second at most."""
+"""Training progress for people: a live bar for the running epoch and one finished line per
+epoch above it, with the validation metrics (as Keras prints them). Rich, which typer brings."""
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+FIRST_STEP = " [dim]compiling kernels (first run only)[/]"
+SHORT = {"val_accuracy": "val_acc"}
 
-FIRST_STEP = " [dim](first step: compiling kernels, cached after the first run)[/]"
+
+def epoch_line(metrics, epochs, stage=""):
+    """``[stage]  epoch 3/30  loss 0.1234  val_loss 0.2  val_acc 0.95  12,345 samples/s``."""
+    parts = ([stage] if stage else []) + [f"epoch {metrics['epoch']}/{epochs}",
+                                          f"loss {metrics['loss']:.4f}"]
+    for key, value in metrics.items():
+        if key.startswith("val_") and isinstance(value, float):
+            parts.append(f"{SHORT.get(key, key)} {value:.4f}")
+    parts.append(f"{metrics['samples_per_sec']:,.0f} samples/s")
+    return "  ".join(parts)
 
 
 class TrainingProgress:
-    """Context manager: one bar per epoch with samples, loss and samples/s. Until the first
-    update the bar says the first step compiles kernels: on a fresh install that step is the
-    Numba JIT (seconds to tens of seconds for convolutions), and a bar sitting at 0 would look
-    hung."""
+    """Context manager for ``engine.loop.fit``. The bar shows nothing but the epoch until the
+    first update arrives; until then, in a fresh process, it says the first step compiles
+    kernels: on a fresh install that step is the Numba JIT (seconds to tens of seconds for
+    convolutions), and a bar sitting at 0 would look hung."""
 
     def __init__(self, console=None):
         self.console = console or Console(stderr=True)
         self._waiting = True  # no update has arrived yet in this process
         self.progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("loss {task.fields[loss]:.4f}"), TextColumn("{task.fields[rate]:>9,.0f} samples/s"),
-            TimeElapsedColumn(), console=self.console, transient=False,
+            TextColumn("[bold]{task.description}"), BarColumn(bar_width=24), MofNCompleteColumn(),
+            TextColumn("{task.fields[status]}"), TimeElapsedColumn(), console=self.console,
+            transient=True,
         )
 
     def __enter__(self):
@@ -33,16 +45,18 @@ class TrainingProgress:
         import time
 
         self._t0 = time.perf_counter()
-        self._label = (f"{stage} · " if stage else "") + f"epoch {epoch + 1}/{epochs}"
+        self._epochs, self._stage = epochs, stage
+        self._label = (f"{stage}  " if stage else "") + f"epoch {epoch + 1}/{epochs}"
         return self.progress.add_task(self._label + (FIRST_STEP if self._waiting else ""), total=n,
-                                      loss=float("nan"), rate=0.0)
+                                      status="")
 
     def advance(self, task, done, loss):
         import time
 
         self._settle(task)
         elapsed = time.perf_counter() - self._t0
-        self.progress.update(task, completed=done, loss=loss, rate=done / elapsed if elapsed else 0.0)
+        rate = done / elapsed if elapsed else 0.0
+        self.progress.update(task, completed=done, status=f"loss {loss:.4f}  {rate:,.0f} samples/s")
 
     def _settle(self, task):
         # the first update has come: drop the first-step notice
@@ -51,6 +65,8 @@ class TrainingProgress:
             self.progress.update(task, description=self._label)
 
     def end_epoch(self, task, metrics):
+        """Replace the epoch's bar by its finished line (validation metrics included)."""
         self._settle(task)
-        total = self.progress.tasks[-1].total
-        self.progress.update(task, completed=total, loss=metrics["loss"], rate=metrics["samples_per_sec"])
+        self.progress.remove_task(task)
+        self.console.print(epoch_line(metrics, self._epochs, self._stage), highlight=False,
+                           soft_wrap=True)

@@ -16,6 +16,7 @@ generator, the stop flag) is applied *after* the stage's setup, so setup may all
 freely and the resumed run still continues bit for bit.
 """
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +25,8 @@ from . import device as devices
 from . import targets as target_kinds
 from .network import place
 from .spec import construct, stage_range, stage_tables
+
+log = logging.getLogger("redes")
 
 
 @dataclass
@@ -106,6 +109,11 @@ def enter(run, index):
     if run.splits is None:  # built without data (validate, show): nothing to train yet
         return stage
     _attach(run, stage)
+    bs, n = stage.trainer.batch_size, run.x_train.shape[0]
+    if isinstance(bs, int) and bs > n:
+        log.warning("batch_size %d is larger than the %d training samples%s: each step uses "
+                    "the whole training set (full batch).", bs, n,
+                    f" of {stage.describe()}" if stage.name else "")
     stage.trainer.setup(run)
     run.entered = index
     if run.pending is not None and run.pending["stage"] == index:

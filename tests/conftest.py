@@ -26,14 +26,24 @@ from engine import device  # noqa: E402
 if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
     device.THREADS_PER_BLOCK = 8  # so multi-block and grid-stride paths run on tiny inputs
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+def _real_data_dir():
+    """Where real dataset files are: $REDES_DATA when set, else the checkout's sibling
+    ../shared/data (the project machines' copy)."""
+    env = os.environ.get("REDES_DATA")
+    if env:
+        return Path(env).expanduser()
+    return Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+SHARED_DATA = _real_data_dir()
 
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)]
 
 
 @pytest.fixture
 def shared_data():
-    """../shared/data when present (MNIST, SEMEION), else skip with the reason."""
+    """$REDES_DATA or ../shared/data when it holds MNIST, else skip with the reason."""
     if not (SHARED_DATA / "mnist").is_dir():
-        pytest.skip(f"real dataset files not found at {SHARED_DATA}")
+        pytest.skip(f"real dataset files not found at {SHARED_DATA} (set REDES_DATA to a data "
+                    f"directory holding mnist/)")
     return SHARED_DATA

@@ -173,3 +173,11 @@ target = "inputs"
         build_run(parse_spec(text.replace('"enc/b" = "rbm/b"', '"enc/b" = "rbm/v"')))
     with pytest.raises(SpecError, match=r"\[model\.init_map\] expected a table"):
         parse_spec(text.replace('"enc/b" = "rbm/b"', '"enc/b" = 3'))
+
+
+def test_a_batch_larger_than_the_training_set_is_said_once(caplog):
+    with caplog.at_level("WARNING", logger="redes"):
+        run = build_run(parse_spec(TINY, overrides=["trainer.batch_size=5000"]))
+    notes = [r.getMessage() for r in caplog.records if "batch_size" in r.getMessage()]
+    assert notes == [f"batch_size 5000 is larger than the {run.x_train.shape[0]} training "
+                     "samples: each step uses the whole training set (full batch)."]

@@ -118,7 +118,18 @@ def test_ensure_files_download_checksum_mismatch(tmp_path, monkeypatch):
     msg = str(err.value)
     assert "a.bin" in msg and "https://m.test/a.bin" in msg and "checksum mismatch" in msg
     assert not (tmp_path / "set" / "a.bin").exists()
-    assert list((tmp_path / "set").iterdir()) == []  # the bad temporary file was removed
+    assert not (tmp_path / "set").exists()  # neither the bad temporary file nor an empty folder
+
+
+def test_a_failed_download_leaves_no_empty_folders_but_keeps_existing_ones(tmp_path, no_network):
+    with pytest.raises(DataError):
+        ensure_files(tmp_path / "cache" / "redes", "mnist", {"t.gz": (PAYLOAD_MD5, ["https://x.test/"])})
+    assert not (tmp_path / "cache").exists()
+    (tmp_path / "semeion").mkdir()
+    (tmp_path / "semeion" / "other.txt").write_text("kept")
+    with pytest.raises(DataError):
+        ensure_files(tmp_path, "semeion", {"semeion.data": (None, ["https://x.test/"])})
+    assert (tmp_path / "semeion" / "other.txt").read_text() == "kept"
 
 
 def test_ensure_files_offline_error_explains_manual_setup(tmp_path, no_network):

@@ -1,5 +1,6 @@
 """Fixtures for the dataset tests: no network ever, and the real files in ../shared/data."""
 
+import os
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -10,7 +11,11 @@ from engine import data
 
 
 def _shared_data():
-    """The nearest ``shared/data`` above this file (the repo's sibling ../shared/data), or None."""
+    """$REDES_DATA when set, else the nearest ``shared/data`` above this file (the repo's sibling
+    ../shared/data), else None."""
+    env = os.environ.get("REDES_DATA")
+    if env:
+        return Path(env).expanduser()
     for parent in Path(__file__).resolve().parents[3:]:
         candidate = parent / "shared" / "data"
         if candidate.is_dir():
