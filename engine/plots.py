@@ -74,26 +74,6 @@ def _conv_layer(network, layer):
                      f"its layers are: {names}.")
 
 
-def _output_of(network, target, x):
-    """The output of layer ``target`` (top-level or nested) when ``network`` runs on ``x``:
-    the layer's forward is wrapped for one evaluation pass, so containers such as residual
-    blocks feed it exactly as in training."""
-    seen = []
-    forward = target.forward
-
-    def capture(h, *, train=False):
-        y, cache = forward(h, train=train)
-        seen.append(y)
-        return y, cache
-
-    target.forward = capture  # an instance attribute shadows the method for this pass only
-    try:
-        network.forward(x, train=False)
-    finally:
-        del target.forward
-    return seen[0]
-
-
 def _grid(fig, images, title, cmap):
     """One subfigure panel: ``images`` (count, h, w) in a near-square grid of axes."""
     import math
@@ -122,7 +102,7 @@ def filters_png(run, path, layer=None, index=0):
 
     from .errors import RedesError
 
-    _, conv = _conv_layer(run.network, layer)
+    where, conv = _conv_layer(run.network, layer)
     dev = run.network.dev
     w = dev.to_host(conv.params["w"])
     kernels = w.mean(axis=1).reshape(w.shape[0], -1, w.shape[-1])  # (filters, kh or 1, kw)
@@ -135,7 +115,7 @@ def filters_png(run, path, layer=None, index=0):
         raise RedesError(f"--index {index} is out of range: the {split} split has {len(x)} samples.")
     index %= len(x)
     sample = dev.to_device(x[index : index + 1].astype(run.network.dtype, copy=False))
-    maps = dev.to_host(_output_of(run.network, conv, sample))[0]
+    maps = dev.to_host(run.network.forward(sample, upto=where)[0])[0]
     maps = maps.reshape(maps.shape[0], -1, maps.shape[-1])  # (filters, H' or 1, W')
 
     fig = Figure(figsize=(8, 9), dpi=100)
