@@ -1,18 +1,20 @@
 """The ``redes`` command line: thin wrappers over importable functions in ``engine``."""
 
 import functools
+import inspect
 import json
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from typer.core import TyperGroup
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-app = typer.Typer(no_args_is_help=True, add_completion=False,
-                  help="redes: train and inspect neural networks described by TOML spec files.")
+from engine.errors import RedesError
+
 err = Console(stderr=True)
 out = Console()
 
@@ -27,17 +29,20 @@ PluginOpt = Annotated[Optional[list[str]], typer.Option("--plugin", help="extra 
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar or epoch lines")]
 
 
+def report(exc):
+    """Print a RedesError as one paragraph on stderr."""
+    err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+
+
 def handle_errors(fn):
     """Report RedesError as one paragraph on stderr with a non-zero exit, never a traceback."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        from engine.errors import RedesError
-
         try:
             return fn(*args, **kwargs)
         except RedesError as exc:
-            err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+            report(exc)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             err.print("[bold yellow]interrupted:[/] the last checkpoint written (if any) is intact; "
@@ -45,6 +50,92 @@ def handle_errors(fn):
             raise typer.Exit(130) from None
 
     return wrapper
+
+
+def plugin_modules(args):
+    """The values of every ``--plugin X`` / ``--plugin=X`` in a raw argument list."""
+    found = []
+    for i, arg in enumerate(args):
+        if arg == "--plugin" and i + 1 < len(args):
+            found.append(args[i + 1])
+        elif arg.startswith("--plugin="):
+            found.append(arg.split("=", 1)[1])
+    return found
+
+
+def plugin_command(function, name):
+    """A click command running ``function`` like a built-in command: ``handle_errors`` around it,
+    and a ``--plugin`` option (unless it has its own) so its plugin can be named on the line."""
+    params = inspect.signature(function).parameters
+    if "plugin" in params:
+        body = function
+    else:
+        @functools.wraps(function)
+        def body(*args, plugin=None, **kwargs):
+            return function(*args, **kwargs)
+
+        extra = inspect.Parameter("plugin", inspect.Parameter.KEYWORD_ONLY, default=None,
+                                  annotation=PluginOpt)
+        body.__signature__ = inspect.signature(function).replace(
+            parameters=[*params.values(), extra])
+        body.__annotations__ = {**getattr(function, "__annotations__", {}), "plugin": PluginOpt}
+    one = typer.Typer(add_completion=False)
+    one.command(name=name)(handle_errors(body))
+    command = typer.main.get_command(one)
+    command.name = name
+    return command
+
+
+class PluginGroup(TyperGroup):
+    """A command group that also offers the commands plugins register (``register_commands``).
+
+    Plugins are loaded only when the line names a command that is not built in, or when help
+    lists the commands, so ``redes run`` pays nothing for them. ``--plugin X`` values anywhere on
+    the line are registered first, so a plugin's own command can be reached as
+    ``redes <command> ... --plugin X``.
+    """
+
+    def parse_args(self, ctx, args):
+        if ctx.parent is None:
+            ctx.meta["redes.plugins"] = plugin_modules(args)
+        return super().parse_args(ctx, args)
+
+    def get_command(self, ctx, name):
+        return super().get_command(ctx, name) or self._plugin_commands(ctx).get(name)
+
+    def list_commands(self, ctx):
+        self._plugin_commands(ctx)
+        return list(self.commands)
+
+    def _plugin_commands(self, ctx):
+        if not getattr(self, "_plugins_added", False):
+            self._plugins_added = True
+            group = None if ctx.parent is None else ctx.info_name
+            try:
+                self._add_plugin_commands(ctx.meta.get("redes.plugins", []), group)
+            except RedesError as exc:
+                report(exc)
+                raise typer.Exit(exc.exit_code) from None
+        return self.commands
+
+    def _add_plugin_commands(self, modules, group):
+        from engine import plugins as plugin_manager
+        from engine.errors import PluginError
+
+        for module in modules:
+            plugin_manager.add_plugin(module)
+        for command in plugin_manager.commands():
+            if command.group != group:
+                continue
+            if command.name in self.commands:
+                where = " ".join(filter(None, ("redes", group, command.name)))
+                raise PluginError(f"plugin '{command.plugin}' registers the command `{where}`, "
+                                  "which is built in; rename it.")
+            self.add_command(plugin_command(command.function, command.name), command.name)
+
+
+app = typer.Typer(cls=PluginGroup, no_args_is_help=True, add_completion=False,
+                  help="redes: train and inspect neural networks described by TOML spec files.")
 
 
 def _load(spec, set_, seed, plugins):
@@ -144,6 +235,9 @@ def plugins():
             kernels = getattr(obj, "kernels", None)
             cuda = "-" if kernels is None else ("yes" if "cuda" in (kernels or {}) else "no")
             table.add_row(kind, name, plugin_manager.provider(obj), cuda)
+    for command in plugin_manager.commands():
+        table.add_row("commands", " ".join(filter(None, (command.group, command.name))),
+                      command.plugin, "-")
     out.print(table)
     for name, reason in plugin_manager.load_failures:
         err.print(f"[yellow]plugin {escape(name)} failed to load:[/] {escape(reason)}", highlight=False)
@@ -220,23 +314,9 @@ def compare(spec: SpecArg,
         err.print(f"learning curves: {out}", highlight=False)
 
 
-plot_app = typer.Typer(no_args_is_help=True, help="Draw figures of a trained checkpoint.")
+plot_app = typer.Typer(cls=PluginGroup, no_args_is_help=True,
+                       help="Draw figures of a checkpoint (plugins add kinds: `redes plot filters`).")
 app.add_typer(plot_app, name="plot")
-
-
-@plot_app.command("filters")
-@handle_errors
-def plot_filters(checkpoint: CheckpointArg,
-                 out: Annotated[Path, typer.Option(help="PNG to write")] = Path("filters.png"),
-                 layer: Annotated[Optional[str], typer.Option(help="layer name or path, e.g. block1/conv0 (default: the first convolution)")] = None,
-                 index: Annotated[int, typer.Option(help="test sample whose feature maps are drawn")] = 0,
-                 data_dir: DataDirOpt = None):
-    """Draw the kernels of a convolution layer of CHECKPOINT and its feature maps for one sample."""
-    from engine.plots import filters_png
-    from engine.resume import run_from_checkpoint
-
-    filters_png(run_from_checkpoint(checkpoint, data_dir=data_dir), out, layer=layer, index=index)
-    err.print(f"filters: {out}", highlight=False)
 
 
 def main():

@@ -11,6 +11,7 @@ import importlib.metadata
 import logging
 import os
 import sys
+from dataclasses import dataclass
 
 import pluggy
 
@@ -93,6 +94,41 @@ def add_plugin(module_name):
         pm.check_pending()
     _registries = None
     return module
+
+
+COMMAND_GROUPS = (None, "plot")
+
+
+@dataclass(frozen=True)
+class Command:
+    """One command a plugin registered: ``redes [group] name`` runs ``function``."""
+
+    name: str
+    group: str | None
+    function: object
+    plugin: str
+
+
+def commands():
+    """Every command registered through ``register_commands``, in registration order."""
+    load_plugins()
+    found = {}
+
+    def register(function, name=None, group=None):
+        name = name or function.__name__.replace("_", "-")
+        plugin = provider(function)
+        if group not in COMMAND_GROUPS:
+            raise PluginError(f"plugin '{plugin}' registers command '{name}' in group '{group}'; "
+                              f"the groups are: plot, or None for a top-level command.")
+        key = (group, name)
+        if key in found:
+            where = " ".join(filter(None, ("redes", group, name)))
+            raise PluginError(f"two plugins register the command `{where}`: "
+                              f"'{found[key].plugin}' and '{plugin}'.")
+        found[key] = Command(name, group, function, plugin)
+
+    pm.hook.register_commands(register=register)
+    return list(found.values())
 
 
 def registries():

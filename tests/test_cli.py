@@ -122,3 +122,68 @@ def test_seed_option_changes_weights(tmp_path):
 
     with h5py.File(a) as fa, h5py.File(b) as fb:
         assert not np.array_equal(fa["params/dense0/w"][()], fb["params/dense0/w"][()])
+
+
+# -- commands from plugins (register_commands) -----------------------------------------------------
+GREET = '''
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from engine import hookimpl
+from engine.errors import RedesError
+
+
+def hello(who: Annotated[str, typer.Argument(help="whom to greet")] = "world",
+          fail: Annotated[bool, typer.Option(help="raise a RedesError")] = False):
+    """Greet someone."""
+    if fail:
+        raise RedesError(f"cannot greet {who}: the greeting plugin was told to fail.")
+    print(f"hello {who}")
+
+
+def sizes(checkpoint: Annotated[Path, typer.Argument()]):
+    """Print the checkpoint's size."""
+    print(f"{checkpoint.name}: {checkpoint.stat().st_size} bytes")
+
+
+@hookimpl
+def register_commands(register):
+    register(hello)
+    register(sizes, name="size", group="plot")
+'''
+
+
+def redes(*args, cwd, extra_path=()):
+    """``redes ARGS`` in a fresh interpreter, as a user types it (cwd = the user's folder)."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([*map(str, extra_path), str(ROOT)]))
+    return subprocess.run([sys.executable, "-m", "cli", *map(str, args)], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_a_plugin_command_runs_from_redes_like_a_built_in_one(tmp_path):
+    (tmp_path / "greet.py").write_text(GREET)
+    done = redes("hello", "you", "--plugin", "greet", cwd=tmp_path, extra_path=[tmp_path])
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "hello you\n"
+    done = redes("plot", "size", "greet.py", "--plugin", "greet", cwd=tmp_path, extra_path=[tmp_path])
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("greet.py: ")
+    done = redes("hello", "you", "--fail", "--plugin", "greet", cwd=tmp_path, extra_path=[tmp_path])
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: cannot greet you: the greeting plugin was told to fail.")
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    done = redes("hello", cwd=tmp_path, extra_path=[tmp_path])  # without the plugin: no such command
+    assert done.returncode == 2 and "No such command 'hello'" in done.stderr
+
+
+def test_a_plugin_command_cannot_take_a_built_in_name(tmp_path):
+    (tmp_path / "clash.py").write_text(GREET.replace("register(hello)", 'register(hello, name="run")'))
+    done = redes("nothing", "--plugin", "clash", cwd=tmp_path, extra_path=[tmp_path])
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "plugin 'clash' registers the command `redes run`, which is built in" in done.stderr

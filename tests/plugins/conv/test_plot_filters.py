@@ -7,9 +7,9 @@ from typer.testing import CliRunner
 from cli import app
 from engine.errors import RedesError
 from engine.loop import build_run, fit
-from engine.plots import filters_png
 from engine.resume import run_from_checkpoint
 from engine.spec import load_spec
+from plugins.conv.plots import filters_png
 
 SPEC = """
 seed = 0
@@ -95,7 +95,7 @@ def test_network_without_convolution_is_a_clear_error(tmp_path):
 def test_convolution_inside_a_residual_block(tmp_path):
     """Nested layers are found by name or path, and their feature maps are the ones the block
     computes in its forward pass (here: the inner conv's output, 4 maps of 8x8)."""
-    from engine.plots import _conv_layer
+    from plugins.conv.plots import _conv_layer
 
     run = run_from_checkpoint(checkpoint(tmp_path, layers=NESTED))
     path, conv = _conv_layer(run.network, None)
