@@ -187,7 +187,7 @@ def run(spec: SpecArg, seed: SeedOpt = None, device: DeviceOpt = "cpu", set_: Se
         run_.checkpoint_path = str(out)
     metrics = _train(run_, json_, quiet)
     if run_.checkpoint_path and not json_:
-        err.print(f"checkpoint: {run_.checkpoint_path}", highlight=False)
+        err.print(f"checkpoint: {run_.checkpoint_path}", highlight=False, soft_wrap=True)
     _report(metrics, json_)
 
 
@@ -298,25 +298,48 @@ def compare(spec: SpecArg,
                      "take the optimizer's defaults")],
             out: Annotated[Path, typer.Option(help="learning-curve PNG to write")] = Path("curves.png"),
             seed: SeedOpt = None, device: DeviceOpt = "cpu", set_: SetOpt = None,
-            data_dir: DataDirOpt = None, json_: JsonOpt = False, plugin: PluginOpt = None):
+            data_dir: DataDirOpt = None, json_: JsonOpt = False, plugin: PluginOpt = None,
+            metric: Annotated[Optional[list[str]], typer.Option(
+                "--metric", help="metric to draw (repeatable; default: loss and validation "
+                                 "accuracy, else validation loss)")] = None):
     """Train SPEC once per optimizer (same data and initial weights) and plot learning curves."""
     from engine.compare import compare as compare_runs, parse_optimizer
-    from engine.plots import learning_curves_png
+    from engine.plots import check_metrics, default_compare_metrics, learning_curves_png
 
     tables = [parse_optimizer(text) for text in optimizer]
     log = None if json_ else (lambda line: err.print(line, highlight=False))
     histories = compare_runs(_load(spec, set_, seed, plugin), tables, device=device,
                              data_dir=data_dir, log=log)
-    learning_curves_png(histories, out, title=spec.name)
+    metrics = check_metrics(metric, histories) if metric else default_compare_metrics(histories)
+    learning_curves_png(histories, out, metrics=metrics, title=spec.name)
     if json_:
         print(json.dumps({"curves": str(out), "histories": histories}, sort_keys=True))
     else:
-        err.print(f"learning curves: {out}", highlight=False)
+        err.print(f"learning curves: {out}", highlight=False, soft_wrap=True)
 
 
 plot_app = typer.Typer(cls=PluginGroup, no_args_is_help=True,
                        help="Draw figures of a checkpoint (plugins add kinds: `redes plot filters`).")
 app.add_typer(plot_app, name="plot")
+
+
+MetricOpt = Annotated[Optional[list[str]], typer.Option(
+    "--metric", help="metric to draw, e.g. val_loss (repeatable; default: every recorded one)")]
+
+
+@plot_app.command("history")
+@handle_errors
+def plot_history(checkpoint: CheckpointArg, metric: MetricOpt = None,
+                 out: Annotated[Path, typer.Option(help="PNG to write")] = Path("history.png"),
+                 plugin: PluginOpt = None):
+    """Draw the per-epoch metrics recorded in CHECKPOINT's history (loss, validation metrics,
+    anything a trainer or callback added), a metric and its validation twin on one panel."""
+    from engine.checkpoint import read_history
+    from engine.plots import learning_curves_png
+
+    histories = {checkpoint.stem: read_history(checkpoint)}
+    learning_curves_png(histories, out, metrics=metric, title=checkpoint.name)
+    err.print(f"history: {out}", highlight=False, soft_wrap=True)
 
 
 def main():

@@ -122,6 +122,15 @@ def read_spec(path):
         return json.loads(f.attrs["spec_json"]), str(f.attrs.get("spec_text", "")), str(f.attrs.get("source", ""))
 
 
+def read_history(path):
+    """The per-epoch metric dicts stored in a checkpoint (``/trainer`` attrs ``history``)."""
+    with open_checkpoint(path) as f:
+        try:
+            return json.loads(f["trainer"].attrs["history"])
+        except KeyError as exc:
+            raise CheckpointError(f"'{path}' is missing {exc}; it is incomplete or corrupt.") from None
+
+
 def load(run, path, *, optimizer=True, trainer=True):
     """Restore parameters (and optimizer/trainer state) of ``run`` from ``path``."""
     with open_checkpoint(path) as f:
