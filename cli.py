@@ -138,12 +138,17 @@ app = typer.Typer(cls=PluginGroup, no_args_is_help=True, add_completion=False,
                   help="redes: train and inspect neural networks described by TOML spec files.")
 
 
-def _load(spec, set_, seed, plugins):
+def _add_plugins(modules):
     from engine import plugins as plugin_manager
+
+    for module in modules or []:
+        plugin_manager.add_plugin(module)
+
+
+def _load(spec, set_, seed, plugins):
     from engine.spec import load_spec
 
-    for module in plugins or []:
-        plugin_manager.add_plugin(module)
+    _add_plugins(plugins)
     overrides = list(set_ or [])
     if seed is not None:
         overrides.append(f"seed={seed}")
@@ -246,20 +251,22 @@ def plugins():
 @app.command("eval")
 @handle_errors
 def eval_(checkpoint: CheckpointArg, device: DeviceOpt = "cpu", data_dir: DataDirOpt = None,
-          json_: JsonOpt = False):
+          json_: JsonOpt = False, plugin: PluginOpt = None):
     """Evaluate a checkpoint on its spec's validation and test splits."""
     from engine.resume import evaluate_checkpoint
 
+    _add_plugins(plugin)
     _report(evaluate_checkpoint(checkpoint, device=device, data_dir=data_dir), json_, title=str(checkpoint))
 
 
 @app.command()
 @handle_errors
 def resume(checkpoint: CheckpointArg, device: DeviceOpt = "cpu", data_dir: DataDirOpt = None,
-           json_: JsonOpt = False, quiet: QuietOpt = False):
+           json_: JsonOpt = False, quiet: QuietOpt = False, plugin: PluginOpt = None):
     """Continue an interrupted run from CHECKPOINT (same weights as an uninterrupted run)."""
     from engine.resume import run_from_checkpoint
 
+    _add_plugins(plugin)
     run_ = run_from_checkpoint(checkpoint, device=device, data_dir=data_dir)
     metrics = _train(run_, json_, quiet)
     _report(metrics, json_)
@@ -337,6 +344,7 @@ def plot_history(checkpoint: CheckpointArg, metric: MetricOpt = None,
     from engine.checkpoint import read_history
     from engine.plots import learning_curves_png
 
+    _add_plugins(plugin)  # accepted like every checkpoint command; history needs no components
     histories = {checkpoint.stem: read_history(checkpoint)}
     learning_curves_png(histories, out, metrics=metric, title=checkpoint.name)
     err.print(f"history: {out}", highlight=False, soft_wrap=True)

@@ -3,7 +3,9 @@
 Layout (names, not indices, so files read well in ``h5ls`` and survive reordering)::
 
     /                              attrs: format, format_version, engine_version, created,
-                                          spec_json (resolved spec), spec_text, source, dtype
+                                          spec_json (resolved spec), spec_text, source, dtype,
+                                          plugins (JSON: plugin -> module, file or distribution
+                                          and version, and the components it provided)
     /params/<layer>/<key>          one dataset per parameter, e.g. /params/dense0/w
     /optim/<layer>/<key>/<slot>    optimizer slots, e.g. /optim/dense0/w/velocity
     /optim                         attrs: type, scalars (JSON)
@@ -24,7 +26,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from . import __version__
+from . import __version__, plugins
 from .errors import CheckpointError
 from .network import walk
 
@@ -58,7 +60,7 @@ def _write(f, run):
         format=FORMAT, format_version=FORMAT_VERSION, engine_version=__version__,
         created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         spec_json=run.spec.to_json(), spec_text=run.spec.text, source=run.spec.source,
-        dtype=str(net.dtype),
+        dtype=str(net.dtype), plugins=json.dumps(plugins.provenance(_components(run))),
     )
     params = f.create_group("params")
     for path, key, offset, shape, _ in net.param_index:
@@ -89,6 +91,24 @@ def _write(f, run):
         for key, value in cb.state().items():
             if isinstance(value, np.ndarray):
                 tg.create_dataset(f"callbacks/{i}/{key}", data=value)
+
+
+def _components(run):
+    """(kind, name, class or function) of every registered component the run uses."""
+    inits = plugins.registry("initializers")
+    found = [("layers", layer.name, type(layer)) for _, layer in walk(run.network.layers)]
+    found += [("initializers", d.init, inits.get(d.init)) for d in run.network.param_decls]
+    for kind, obj in (("losses", run.loss), ("optimizers", run.optimizer),
+                      ("trainers", run.trainer), ("datasets", run.dataset),
+                      *(("callbacks", cb) for cb in run.callbacks)):
+        found.append((kind, obj.name, type(obj)))
+    return found
+
+
+def read_plugins(path):
+    """The plugins a checkpoint's run used (``plugins.provenance``); {} for older checkpoints."""
+    with open_checkpoint(path) as f:
+        return json.loads(f.attrs.get("plugins", "{}"))
 
 
 def _json_part(state):

@@ -18,13 +18,15 @@ Three kinds of hooks exist:
   model family brings its own figures and tools without the engine or ``cli.py`` knowing it.
 * **Lifecycle hooks** (``on_fit_start`` ... ``on_batch_end``) are called by the training loop on
   every callback object of a run (spec section ``[[callbacks]]``). A callback implements only the
-  hooks it needs. ``on_batch_end`` is called only when at least one callback implements it, so an
-  unused hook costs nothing on the hot path.
+  hooks it needs. A plugin module (``--plugin``, an entry point) that implements them itself is
+  called on every run too, as if it were a callback of each. ``on_batch_end`` is called only
+  when at least one callback implements it, so an unused hook costs nothing on the hot path.
 """
 
 import pluggy
 
 hookspec = pluggy.HookspecMarker("redes")
+LIFECYCLE_HOOKS = ("on_fit_start", "on_fit_end", "on_epoch_start", "on_epoch_end", "on_batch_end")
 
 
 @hookspec
