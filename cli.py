@@ -138,6 +138,20 @@ app = typer.Typer(cls=PluginGroup, no_args_is_help=True, add_completion=False,
                   help="redes: train and inspect neural networks described by TOML spec files.")
 
 
+def _version(value):
+    if value:
+        from engine import __version__
+
+        print(f"redes {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(version: Annotated[Optional[bool], typer.Option(
+        "--version", callback=_version, is_eager=True, help="print the version and exit")] = None):
+    """redes: train and inspect neural networks described by TOML spec files."""
+
+
 def _add_plugins(modules):
     from engine import plugins as plugin_manager
 
@@ -198,29 +212,50 @@ def run(spec: SpecArg, seed: SeedOpt = None, device: DeviceOpt = "cpu", set_: Se
 
 @app.command()
 @handle_errors
-def validate(spec: SpecArg, set_: SetOpt = None, device: DeviceOpt = "cpu", plugin: PluginOpt = None):
+def validate(spec: SpecArg, set_: SetOpt = None, device: DeviceOpt = "cpu", plugin: PluginOpt = None,
+             data_dir: Annotated[Optional[Path], typer.Option(
+                 help="also load the dataset from this directory (downloading missing files, as "
+                      "run does) and check that its samples fit the network")] = None,
+             json_: Annotated[bool, typer.Option("--json", help="print the result as one JSON "
+                                                                 "object on stdout")] = False):
     """Check SPEC: load it, build every component and run one forward pass on zeros."""
     from engine.validate import dry_run
 
-    shape = dry_run(_load(spec, set_, None, plugin), device=device)
-    out.print(f"{spec}: ok (output shape {shape})", highlight=False)
+    shape = dry_run(_load(spec, set_, None, plugin), device=device, data_dir=data_dir)
+    if json_:
+        print(json.dumps({"spec": str(spec), "ok": True, "output_shape": list(shape),
+                          "data_checked": data_dir is not None}, sort_keys=True))
+    else:
+        checked = ", data checked" if data_dir is not None else ""
+        out.print(f"{spec}: ok (output shape {shape}{checked})", highlight=False)
 
 
 @app.command()
 @handle_errors
-def show(spec: SpecArg, set_: SetOpt = None, plugin: PluginOpt = None):
+def show(spec: SpecArg, set_: SetOpt = None, device: DeviceOpt = "cpu", plugin: PluginOpt = None,
+         json_: Annotated[bool, typer.Option("--json", help="print the network as one JSON "
+                                                             "object on stdout")] = False):
     """Print the network of SPEC: every layer's output shape and parameter count."""
     from engine.loop import build_run
 
-    run_ = build_run(_load(spec, set_, None, plugin), load_data=False)
+    run_ = build_run(_load(spec, set_, None, plugin), device=device, load_data=False)
     net = run_.network
+    rows = net.summary_rows()
+    trainable = net.n_trainable
+    if json_:
+        layers = [{"name": name, "type": kind, "output_shape": list(shape), "params": count,
+                   "notes": note} for name, kind, shape, count, note in rows]
+        print(json.dumps({"spec": str(spec), "input_shape": list(net.input_shape), "layers": layers,
+                          "params": net.param_count(), "trainable": trainable,
+                          "loss": run_.loss.name, "optimizer": run_.optimizer.name,
+                          "trainer": run_.trainer.name}, sort_keys=True))
+        return
     table = Table(title=f"{spec}  (input {net.input_shape})")
     for col in ("layer", "type", "output shape", "params", "notes"):
         table.add_column(col, justify="right" if col == "params" else "left")
-    for name, kind, shape, count, note in net.summary_rows():
+    for name, kind, shape, count, note in rows:
         table.add_row(name, kind, str(shape), f"{count:,}", note)
     out.print(table)
-    trainable = net.n_trainable
     out.print(f"parameters: {net.param_count():,} ({trainable:,} trainable)  "
               f"loss: {run_.loss.name}  optimizer: {run_.optimizer.name}  trainer: {run_.trainer.name}",
               highlight=False)
@@ -228,22 +263,31 @@ def show(spec: SpecArg, set_: SetOpt = None, plugin: PluginOpt = None):
 
 @app.command()
 @handle_errors
-def plugins():
+def plugins(plugin: PluginOpt = None,
+            json_: Annotated[bool, typer.Option("--json", help="print the components as JSON "
+                                                                "rows on stdout")] = False):
     """List every registered component, the plugin providing it and whether it has CUDA kernels."""
     from engine import plugins as plugin_manager
 
-    table = Table(title="registered components")
-    for col in ("kind", "name", "plugin", "cuda"):
-        table.add_column(col)
+    _add_plugins(plugin)
+    rows = []
     for kind, reg in plugin_manager.registries().items():
         for name, obj in reg.items():
             kernels = getattr(obj, "kernels", None)
             cuda = "-" if kernels is None else ("yes" if "cuda" in (kernels or {}) else "no")
-            table.add_row(kind, name, plugin_manager.provider(obj), cuda)
+            rows.append((kind, name, plugin_manager.provider(obj), cuda))
     for command in plugin_manager.commands():
-        table.add_row("commands", " ".join(filter(None, (command.group, command.name))),
-                      command.plugin, "-")
-    out.print(table)
+        rows.append(("commands", " ".join(filter(None, (command.group, command.name))),
+                     command.plugin, "-"))
+    if json_:
+        print(json.dumps([dict(zip(("kind", "name", "plugin", "cuda"), row)) for row in rows]))
+    else:
+        table = Table(title="registered components")
+        for col in ("kind", "name", "plugin", "cuda"):
+            table.add_column(col)
+        for row in rows:
+            table.add_row(*row)
+        out.print(table)
     for name, reason in plugin_manager.load_failures:
         err.print(f"[yellow]plugin {escape(name)} failed to load:[/] {escape(reason)}", highlight=False)
 
@@ -280,10 +324,12 @@ def bench(workload: Annotated[str, typer.Argument(help="workload: mlp")] = "mlp"
           n: Annotated[int, typer.Option(help="samples per epoch")] = 60000,
           device: DeviceOpt = "cpu", json_: JsonOpt = False,
           optimizer: Annotated[Optional[str], typer.Option(help="replace the workload's optimizer, e.g. adam")] = None,
-          cold: Annotated[bool, typer.Option(help="also measure JIT compile time with an empty Numba cache")] = True):
+          cold: Annotated[bool, typer.Option(help="also measure JIT compile time with an empty Numba cache")] = True,
+          plugin: PluginOpt = None):
     """Time training epochs of a standard workload (synthetic MNIST-shaped data)."""
     from engine.bench import run_bench
 
+    _add_plugins(plugin)  # e.g. --optimizer signum --plugin my_optimizers
     for b in batch:
         result = run_bench(workload, batch=b, reps=reps, n=n, device=device, cold=cold,
                            optimizer=optimizer)
@@ -306,6 +352,7 @@ def compare(spec: SpecArg,
             out: Annotated[Path, typer.Option(help="learning-curve PNG to write")] = Path("curves.png"),
             seed: SeedOpt = None, device: DeviceOpt = "cpu", set_: SetOpt = None,
             data_dir: DataDirOpt = None, json_: JsonOpt = False, plugin: PluginOpt = None,
+            quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no line per finished run")] = False,
             metric: Annotated[Optional[list[str]], typer.Option(
                 "--metric", help="metric to draw (repeatable; default: loss and validation "
                                  "accuracy, else validation loss)")] = None):
@@ -314,14 +361,14 @@ def compare(spec: SpecArg,
     from engine.plots import check_metrics, default_compare_metrics, learning_curves_png
 
     tables = [parse_optimizer(text) for text in optimizer]
-    log = None if json_ else (lambda line: err.print(line, highlight=False))
+    log = None if json_ or quiet else (lambda line: err.print(line, highlight=False))
     histories = compare_runs(_load(spec, set_, seed, plugin), tables, device=device,
                              data_dir=data_dir, log=log)
     metrics = check_metrics(metric, histories) if metric else default_compare_metrics(histories)
     learning_curves_png(histories, out, metrics=metrics, title=spec.name)
     if json_:
         print(json.dumps({"curves": str(out), "histories": histories}, sort_keys=True))
-    else:
+    elif not quiet:
         err.print(f"learning curves: {out}", highlight=False, soft_wrap=True)
 
 

@@ -308,3 +308,89 @@ def on_epoch_end(run, epoch, metrics):
     assert done.returncode == 0, done.stderr
     assert [line.split(" loss")[0] for line in done.stderr.splitlines() if "epoch_log" in line] == [
         "epoch_log: epoch 0", "epoch_log: epoch 1"]
+
+
+# -- options common across commands ---------------------------------------------------------------
+COMMON = {"--device", "--plugin", "--json", "--data-dir", "--set", "--seed", "--quiet", "--out"}
+OPTIONS = {  # every common option that means something for the command
+    ("run",): {"--seed", "--device", "--set", "--data-dir", "--out", "--json", "--plugin", "--quiet"},
+    ("validate",): {"--set", "--device", "--plugin", "--data-dir", "--json"},
+    ("show",): {"--set", "--device", "--plugin", "--json"},
+    ("plugins",): {"--plugin", "--json"},
+    ("eval",): {"--device", "--data-dir", "--json", "--plugin"},
+    ("resume",): {"--device", "--data-dir", "--json", "--quiet", "--plugin"},
+    ("bench",): {"--device", "--json", "--plugin"},
+    ("compare",): {"--seed", "--device", "--set", "--data-dir", "--out", "--json", "--plugin", "--quiet"},
+    ("plot", "history"): {"--out", "--plugin"},
+    ("plot", "filters"): {"--out", "--device", "--data-dir", "--plugin"},
+}
+
+
+def test_every_command_takes_the_common_options_that_mean_something_for_it():
+    import typer
+
+    from engine.errors import RedesError  # noqa: F401  (cli imports it too)
+
+    group = typer.main.get_command(app)
+    ctx = group.make_context("redes", ["plot", "--help"], resilient_parsing=True)
+    found = {}
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
+        subs = getattr(command, "commands", None)
+        if subs is None:
+            found[(name,)] = command
+        else:
+            sub_ctx = command.make_context(name, [], parent=ctx, resilient_parsing=True)
+            for sub in command.list_commands(sub_ctx):
+                found[(name, sub)] = command.get_command(sub_ctx, sub)
+    assert set(found) == set(OPTIONS)
+    for key, command in found.items():
+        options = {opt for param in command.params for opt in param.opts}
+        assert options & COMMON == OPTIONS[key], key
+    quiet = {opt for param in found[("compare",)].params for opt in param.opts if "-q" in param.opts}
+    assert quiet == {"-q", "--quiet"}
+
+
+def test_version():
+    result = invoke("--version")
+    assert result.exit_code == 0 and result.stdout == "redes 0.1.0\n"
+
+
+def test_show_device_and_json(monkeypatch):
+    from engine import device
+
+    shown = json.loads(invoke("show", ROOT / "specs/quickstart.toml", "--json").stdout)
+    assert shown["params"] == 4810 and shown["layers"][0]["name"] == "dense0"
+    monkeypatch.setattr(device, "cuda_available", lambda: False)
+    monkeypatch.delitem(device._devices, "cuda", raising=False)
+    result = invoke("show", ROOT / "specs/quickstart.toml", "--device", "cuda")
+    assert result.exit_code == 2 and "no CUDA GPU is available" in result.stderr
+
+
+def test_validate_with_data_dir_checks_the_data_and_json(tmp_path):
+    spec = ROOT / "specs/quickstart.toml"
+    wrong = ("--set", "model.input_shape=[32]", "--set", "model.layers[0].units=64")
+    assert invoke("validate", spec, *wrong).exit_code == 0  # the shapes alone are consistent
+    result = invoke("validate", spec, *wrong, "--data-dir", tmp_path)
+    assert result.exit_code == 2
+    assert "the data has samples of shape (64,) but the network was built for (32,)" in result.stderr
+    result = invoke("validate", spec, "--data-dir", tmp_path, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {"spec": str(spec), "ok": True, "output_shape": [10],
+                                         "data_checked": True}
+
+
+def test_compare_quiet_prints_nothing_on_stderr(tmp_path):
+    result = invoke("compare", ROOT / "specs/quickstart.toml", "--optimizer", "sgd", "-q",
+                    "--set", "trainer.epochs=1", "--out", tmp_path / "c.png")
+    assert result.exit_code == 0, result.output
+    assert result.stderr == "" and (tmp_path / "c.png").exists()
+
+
+def test_plugins_json_and_plugin_option(tmp_path):
+    (tmp_path / "double_layers.py").write_text(MY_LAYERS)
+    done = redes("plugins", "--json", "--plugin", "double_layers", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(done.stdout)
+    assert {"kind": "layers", "name": "double", "plugin": "double_layers", "cuda": "no"} in rows
+    assert {"kind": "commands", "name": "plot filters", "plugin": "plugins.conv", "cuda": "-"} in rows
