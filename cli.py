@@ -29,6 +29,10 @@ PluginOpt = Annotated[Optional[list[str]], typer.Option("--plugin", help="extra 
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar or epoch lines")]
 
 
+class Interrupted(Exception):
+    """Ctrl-C, with what the interrupted command left behind (only it knows)."""
+
+
 def report(exc):
     """Print a RedesError as one paragraph on stderr."""
     err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
@@ -44,9 +48,9 @@ def handle_errors(fn):
         except RedesError as exc:
             report(exc)
             raise typer.Exit(exc.exit_code) from None
-        except KeyboardInterrupt:
-            err.print("[bold yellow]interrupted:[/] the last checkpoint written (if any) is intact; "
-                      "continue with `redes resume CHECKPOINT`.", highlight=False)
+        except (KeyboardInterrupt, Interrupted) as exc:
+            note = str(exc) if isinstance(exc, Interrupted) else "nothing was written."
+            err.print(f"[bold yellow]interrupted:[/] {escape(note)}", highlight=False, soft_wrap=True)
             raise typer.Exit(130) from None
 
     return wrapper
@@ -180,6 +184,24 @@ def _report(metrics, as_json, title="results"):
 
 
 def _train(run, json_, quiet):
+    """Train ``run`` with the progress display wanted; Ctrl-C says what can be resumed."""
+    try:
+        return _fit(run, quiet)
+    except KeyboardInterrupt:
+        raise Interrupted(_left_behind(run)) from None
+
+
+def _left_behind(run):
+    path = run.checkpoint_path
+    if path and run.saved_epoch is not None and Path(path).exists():
+        return (f"the checkpoint of epoch {run.saved_epoch} is intact; continue with "
+                f"`redes resume {path}`.")
+    if path:
+        return f"no checkpoint had been written yet (it goes to {path}); nothing to resume."
+    return "this run writes no checkpoint (no --out or checkpoint.path); nothing to resume."
+
+
+def _fit(run, quiet):
     from engine.loop import fit
     from engine.progress import TrainingProgress
 
@@ -197,13 +219,18 @@ def _train(run, json_, quiet):
 def run(spec: SpecArg, seed: SeedOpt = None, device: DeviceOpt = "cpu", set_: SetOpt = None,
         data_dir: DataDirOpt = None,
         out: Annotated[Optional[Path], typer.Option(help="checkpoint path (overrides checkpoint.path)")] = None,
-        json_: JsonOpt = False, plugin: PluginOpt = None, quiet: QuietOpt = False):
+        json_: JsonOpt = False, plugin: PluginOpt = None, quiet: QuietOpt = False,
+        overwrite: Annotated[bool, typer.Option(
+            help="replace an existing checkpoint at the output path")] = False):
     """Train the network described by SPEC, evaluate it on the test split, save the checkpoint."""
+    from engine.checkpoint import refuse_overwrite
     from engine.loop import build_run
 
     run_ = build_run(_load(spec, set_, seed, plugin), device=device, data_dir=data_dir)
     if out is not None:
         run_.checkpoint_path = str(out)
+    if run_.checkpoint_path and not overwrite:
+        refuse_overwrite(run_.checkpoint_path)
     metrics = _train(run_, json_, quiet)
     if run_.checkpoint_path and not json_:
         err.print(f"checkpoint: {run_.checkpoint_path}", highlight=False, soft_wrap=True)
@@ -362,8 +389,12 @@ def compare(spec: SpecArg,
 
     tables = [parse_optimizer(text) for text in optimizer]
     log = None if json_ or quiet else (lambda line: err.print(line, highlight=False))
-    histories = compare_runs(_load(spec, set_, seed, plugin), tables, device=device,
-                             data_dir=data_dir, log=log)
+    try:
+        histories = compare_runs(_load(spec, set_, seed, plugin), tables, device=device,
+                                 data_dir=data_dir, log=log)
+    except KeyboardInterrupt:
+        raise Interrupted("`redes compare` writes no checkpoint, so there is nothing to resume; "
+                          "no figure was written.") from None
     metrics = check_metrics(metric, histories) if metric else default_compare_metrics(histories)
     learning_curves_png(histories, out, metrics=metrics, title=spec.name)
     if json_:

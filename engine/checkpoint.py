@@ -39,6 +39,7 @@ def save(run, path):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.fchmod(fd, 0o666 & ~_umask())  # mkstemp's 0600 would make every checkpoint private
     os.close(fd)
     try:
         with h5py.File(tmp, "w") as f:
@@ -52,6 +53,23 @@ def save(run, path):
             os.unlink(tmp)
         raise
     return path
+
+
+def _umask():
+    mask = os.umask(0)  # reading the umask means setting it; put it straight back
+    os.umask(mask)
+    return mask
+
+
+def refuse_overwrite(path):
+    """CheckpointError if ``path`` exists: ``redes run`` must not replace another run's checkpoint
+    unless told to (``--overwrite``); resuming that checkpoint keeps writing it."""
+    path = Path(path)
+    if path.exists():
+        raise CheckpointError(
+            f"'{path}' already exists (a checkpoint of an earlier run?); this run would replace "
+            f"it. Continue that run with `redes resume {path}`, pass --overwrite to replace it, "
+            "or choose another --out / checkpoint.path.")
 
 
 def _write(f, run):

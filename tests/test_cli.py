@@ -394,3 +394,86 @@ def test_plugins_json_and_plugin_option(tmp_path):
     rows = json.loads(done.stdout)
     assert {"kind": "layers", "name": "double", "plugin": "double_layers", "cuda": "no"} in rows
     assert {"kind": "commands", "name": "plot filters", "plugin": "plugins.conv", "cuda": "-"} in rows
+
+
+# -- bad input and interruptions ----------------------------------------------------------------
+def test_binary_and_deeply_nested_specs_are_spec_errors(tmp_path):
+    garbage = tmp_path / "garbage.toml"
+    garbage.write_bytes(bytes(range(256)) * 4)
+    deep = tmp_path / "deep.toml"
+    deep.write_text("seed = " + "[" * 50_000 + "]" * 50_000 + "\n")
+    for spec, expected in ((garbage, "not UTF-8 text: byte 0x80 at offset 128"),
+                           (deep, "nested too deeply")):
+        for command in ("validate", "run"):
+            result = invoke(command, spec)
+            assert result.exit_code == 2, result.output
+            assert expected in result.stderr and spec.name in result.stderr
+            assert "Traceback" not in result.output
+
+
+def test_a_byte_order_mark_is_accepted(tmp_path):
+    spec = tmp_path / "bom.toml"
+    spec.write_bytes(b"\xef\xbb\xbf" + (ROOT / "specs/quickstart.toml").read_bytes())
+    result = invoke("validate", spec)
+    assert result.exit_code == 0, result.output
+
+
+class _CtrlC:
+    """A lifecycle plugin pressing Ctrl-C at the end of epoch ``at`` (0-based)."""
+
+    def __init__(self, at):
+        self.at = at
+
+    from engine import hookimpl
+
+    @hookimpl
+    def on_epoch_end(self, run, epoch, metrics):
+        if epoch == self.at:
+            raise KeyboardInterrupt
+
+
+def _interrupt_at(monkeypatch, epoch):
+    from engine import plugins
+
+    monkeypatch.setattr(plugins, "lifecycle_plugins", lambda: [_CtrlC(epoch)])
+
+
+def test_ctrl_c_names_the_real_checkpoint_only_when_one_exists(tmp_path, monkeypatch):
+    spec = ROOT / "specs/quickstart.toml"
+    out = tmp_path / "deep" / "run.h5"
+    _interrupt_at(monkeypatch, 1)  # epoch 0's checkpoint is written first
+    result = invoke("run", spec, "--out", out, "--quiet")
+    assert result.exit_code == 130
+    assert (f"interrupted: the checkpoint of epoch 1 is intact; continue with `redes resume {out}`."
+            in result.stderr)
+    _interrupt_at(monkeypatch, 0)
+    result = invoke("run", spec, "--out", tmp_path / "new.h5", "--quiet")
+    assert result.exit_code == 130
+    assert "no checkpoint had been written yet" in result.stderr and "redes resume" not in result.stderr
+    result = invoke("run", spec, "--quiet", "--set", "checkpoint.path=''")
+    assert result.exit_code == 130 and "this run writes no checkpoint" in result.stderr
+    result = invoke("compare", spec, "--optimizer", "sgd", "--out", tmp_path / "c.png")
+    assert result.exit_code == 130
+    assert "`redes compare` writes no checkpoint, so there is nothing to resume" in result.stderr
+
+
+def test_checkpoints_get_the_umask_mode_and_run_refuses_to_overwrite(tmp_path):
+    import os
+    import stat
+
+    spec = ROOT / "specs/quickstart.toml"
+    out = tmp_path / "q.h5"
+    args = ("run", spec, "--set", "trainer.epochs=1", "--out", out, "--quiet", "--json")
+    old = os.umask(0o027)
+    try:
+        assert invoke(*args).exit_code == 0
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o640
+    before = out.read_bytes()
+    result = invoke(*args)
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert f"'{out}' already exists" in result.stderr and "--overwrite" in result.stderr
+    assert out.read_bytes() == before
+    assert invoke(*args, "--overwrite").exit_code == 0
+    assert invoke("resume", out, "--quiet", "--json").exit_code == 0  # resume keeps writing it
