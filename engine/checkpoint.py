@@ -20,7 +20,7 @@ renamed over the target, so a crash or kill mid-save never destroys the previous
 import datetime
 import json
 import os
-import tempfile
+import secrets
 from pathlib import Path
 
 import h5py
@@ -38,9 +38,7 @@ def save(run, path):
     """Write ``run`` (network, optimizer, trainer state, history, spec) to ``path`` atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.fchmod(fd, 0o666 & ~_umask())  # mkstemp's 0600 would make every checkpoint private
-    os.close(fd)
+    tmp = _new_temp(path)
     try:
         with h5py.File(tmp, "w") as f:
             _write(f, run)
@@ -55,10 +53,17 @@ def save(run, path):
     return path
 
 
-def _umask():
-    mask = os.umask(0)  # reading the umask means setting it; put it straight back
-    os.umask(mask)
-    return mask
+def _new_temp(path):
+    """A new empty file beside ``path``, created with mode 0666 so that the umask applies as to
+    any new file (``mkstemp`` forces 0600, which would make every checkpoint private)."""
+    for _ in range(100):
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            continue
+        return str(tmp)
+    raise CheckpointError(f"cannot create a temporary file beside '{path}' to write it atomically.")
 
 
 def refuse_overwrite(path):
