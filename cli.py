@@ -3,7 +3,6 @@
 import functools
 import inspect
 import json
-import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -13,7 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from engine.errors import RedesError
+from engine.errors import PluginError, RedesError
 
 err = Console(stderr=True)
 out = Console()
@@ -124,7 +123,6 @@ class PluginGroup(TyperGroup):
 
     def _add_plugin_commands(self, modules, group):
         from engine import plugins as plugin_manager
-        from engine.errors import PluginError
 
         for module in modules:
             plugin_manager.add_plugin(module)
