@@ -139,3 +139,15 @@ def test_forward_names_what_is_wrong():
         net.forward(x, upto="res/x")
     with pytest.raises(LayerPathError, match=r"'head' \(dense\) has no inner layers"):
         net.forward(x, upto="head/w")
+
+
+def test_forward_upto_a_projection_shortcut_sees_the_blocks_input():
+    block = {"type": "residual", "name": "res", "layers": [
+        {"type": "conv2d", "filters": 4, "kernel": 3, "padding": 1}]}  # 2 -> 4 channels: projected
+    net = Network(layers({"type": "conv2d", "filters": 2, "kernel": 1}, block)).build(
+        (1, 4, 4), dtype=np.float64)
+    x = np.random.default_rng(2).standard_normal((3, 1, 4, 4))
+    h, _ = net.forward(x, upto=0)
+    y, _ = net.forward(x, upto="res/projection")
+    np.testing.assert_allclose(y, net.layers[1].shortcut.forward(h)[0])
+    assert y.shape == (3, 4, 4, 4)
