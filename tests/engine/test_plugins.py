@@ -185,3 +185,32 @@ def test_misspelt_hook_is_a_clear_startup_error(tmp_path):
     assert done.returncode != 0
     assert "register_layerz" in done.stderr and "Traceback" not in done.stderr
     assert "did you mean 'register_layers'?" in done.stderr and done.stderr.count("\n") == 1
+
+
+def test_commands_name_clashes_and_unknown_groups_name_the_plugins():
+    from engine import hookimpl, plugins
+    from engine.errors import PluginError
+
+    def filters():
+        """Clashes with plugins.conv's plot kind."""
+
+    class Clash:
+        @hookimpl
+        def register_commands(self, register):
+            register(filters, group="plot")
+
+    class Elsewhere:
+        @hookimpl
+        def register_commands(self, register):
+            register(filters, group="show")
+
+    for plugin, message in ((Clash(), "two plugins register the command `redes plot filters`: "
+                                      "'plugins.conv' and 'tests.engine.test_plugins'"),
+                            (Elsewhere(), "registers command 'filters' in group 'show'")):
+        plugins.pm.register(plugin)
+        try:
+            with pytest.raises(PluginError, match=message):
+                plugins.commands()
+        finally:
+            plugins.pm.unregister(plugin)
+    assert [(c.group, c.name, c.plugin) for c in plugins.commands()] == [("plot", "filters", "plugins.conv")]
