@@ -91,7 +91,13 @@ def load_plugins():
 def _register(plugin, name, origin):
     """Register ``plugin``, or unregister it again and raise PluginError if it implements a hook
     that does not exist (a misspelt name would otherwise never be called)."""
-    pm.register(plugin, name=name)
+    try:
+        pm.register(plugin, name=name)
+    except pluggy.PluginValidationError as exc:  # e.g. a hook function with a wrong argument name
+        raise PluginError(f"plugin '{name}' does not match the hook contract: {exc}".replace(
+            "\n", " ")) from None
+    except ValueError as exc:  # another plugin already has this name
+        raise PluginError(f"plugin '{name}' cannot be registered: {exc}.") from None
     known = [caller.name for caller in vars(pm.hook).values()
              if isinstance(caller, pluggy.HookCaller) and caller.has_spec()]
     for caller in pm.get_hookcallers(plugin) or ():

@@ -196,3 +196,12 @@ def test_plugins_json_and_plugin_option(tmp_path):
     rows = json.loads(done.stdout)
     assert {"kind": "layers", "name": "double", "plugin": "double_layers", "cuda": "no"} in rows
     assert {"kind": "commands", "name": "plot filters", "plugin": "plugins.conv", "cuda": "-"} in rows
+
+
+def test_a_hook_with_wrong_arguments_is_a_clear_error(tmp_path):
+    (tmp_path / "bad_args.py").write_text(MY_LAYERS.replace("def register_layers(register):\n    register(",
+                                                            "def register_layers(reg):\n    reg("))
+    done = redes("validate", ROOT / "specs/quickstart.toml", "--plugin", "./bad_args.py", cwd=tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "plugin 'bad_args' does not match the hook contract" in done.stderr
+    assert "register_layers" in done.stderr and "reg" in done.stderr
