@@ -1,18 +1,19 @@
 """The ``redes`` command line: thin wrappers over importable functions in ``engine``."""
 
 import functools
+import inspect
 import json
-import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from typer.core import TyperGroup
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-app = typer.Typer(no_args_is_help=True, add_completion=False,
-                  help="redes: train and inspect neural networks described by TOML spec files.")
+from engine.errors import PluginError, RedesError
+
 err = Console(stderr=True)
 out = Console()
 
@@ -27,32 +28,143 @@ PluginOpt = Annotated[Optional[list[str]], typer.Option("--plugin", help="extra 
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar or epoch lines")]
 
 
+class Interrupted(Exception):
+    """Ctrl-C, with what the interrupted command left behind (only it knows)."""
+
+
+def report(exc):
+    """Print a RedesError as one paragraph on stderr."""
+    err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+
+
 def handle_errors(fn):
     """Report RedesError as one paragraph on stderr with a non-zero exit, never a traceback."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        from engine.errors import RedesError
-
         try:
             return fn(*args, **kwargs)
         except RedesError as exc:
-            err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+            report(exc)
             raise typer.Exit(exc.exit_code) from None
-        except KeyboardInterrupt:
-            err.print("[bold yellow]interrupted:[/] the last checkpoint written (if any) is intact; "
-                      "continue with `redes resume CHECKPOINT`.", highlight=False)
+        except (KeyboardInterrupt, Interrupted) as exc:
+            note = str(exc) if isinstance(exc, Interrupted) else "nothing was written."
+            err.print(f"[bold yellow]interrupted:[/] {escape(note)}", highlight=False, soft_wrap=True)
             raise typer.Exit(130) from None
 
     return wrapper
 
 
-def _load(spec, set_, seed, plugins):
+def plugin_modules(args):
+    """The values of every ``--plugin X`` / ``--plugin=X`` in a raw argument list."""
+    found = []
+    for i, arg in enumerate(args):
+        if arg == "--plugin" and i + 1 < len(args):
+            found.append(args[i + 1])
+        elif arg.startswith("--plugin="):
+            found.append(arg.split("=", 1)[1])
+    return found
+
+
+def plugin_command(function, name):
+    """A click command running ``function`` like a built-in command: ``handle_errors`` around it,
+    and a ``--plugin`` option (unless it has its own) so its plugin can be named on the line."""
+    params = inspect.signature(function).parameters
+    if "plugin" in params:
+        body = function
+    else:
+        @functools.wraps(function)
+        def body(*args, plugin=None, **kwargs):
+            return function(*args, **kwargs)
+
+        extra = inspect.Parameter("plugin", inspect.Parameter.KEYWORD_ONLY, default=None,
+                                  annotation=PluginOpt)
+        body.__signature__ = inspect.signature(function).replace(
+            parameters=[*params.values(), extra])
+        body.__annotations__ = {**getattr(function, "__annotations__", {}), "plugin": PluginOpt}
+    one = typer.Typer(add_completion=False)
+    one.command(name=name)(handle_errors(body))
+    command = typer.main.get_command(one)
+    command.name = name
+    return command
+
+
+class PluginGroup(TyperGroup):
+    """A command group that also offers the commands plugins register (``register_commands``).
+
+    Plugins are loaded only when the line names a command that is not built in, or when help
+    lists the commands, so ``redes run`` pays nothing for them. ``--plugin X`` values anywhere on
+    the line are registered first, so a plugin's own command can be reached as
+    ``redes <command> ... --plugin X``.
+    """
+
+    def parse_args(self, ctx, args):
+        if ctx.parent is None:
+            ctx.meta["redes.plugins"] = plugin_modules(args)
+        return super().parse_args(ctx, args)
+
+    def get_command(self, ctx, name):
+        return super().get_command(ctx, name) or self._plugin_commands(ctx).get(name)
+
+    def list_commands(self, ctx):
+        self._plugin_commands(ctx)
+        return list(self.commands)
+
+    def _plugin_commands(self, ctx):
+        if not getattr(self, "_plugins_added", False):
+            self._plugins_added = True
+            group = None if ctx.parent is None else ctx.info_name
+            try:
+                self._add_plugin_commands(ctx.meta.get("redes.plugins", []), group)
+            except RedesError as exc:
+                report(exc)
+                raise typer.Exit(exc.exit_code) from None
+        return self.commands
+
+    def _add_plugin_commands(self, modules, group):
+        from engine import plugins as plugin_manager
+
+        for module in modules:
+            plugin_manager.add_plugin(module)
+        for command in plugin_manager.commands():
+            if command.group != group:
+                continue
+            if command.name in self.commands:
+                where = " ".join(filter(None, ("redes", group, command.name)))
+                raise PluginError(f"plugin '{command.plugin}' registers the command `{where}`, "
+                                  "which is built in; rename it.")
+            self.add_command(plugin_command(command.function, command.name), command.name)
+
+
+app = typer.Typer(cls=PluginGroup, no_args_is_help=True, add_completion=False,
+                  help="redes: train and inspect neural networks described by TOML spec files.")
+
+
+def _version(value):
+    if value:
+        from engine import __version__
+
+        print(f"redes {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(version: Annotated[Optional[bool], typer.Option(
+        "--version", callback=_version, is_eager=True, help="print the version and exit")] = None):
+    """redes: train and inspect neural networks described by TOML spec files."""
+
+
+def _add_plugins(modules):
     from engine import plugins as plugin_manager
+
+    for module in modules or []:
+        plugin_manager.add_plugin(module)
+
+
+def _load(spec, set_, seed, plugins):
     from engine.spec import load_spec
 
-    for module in plugins or []:
-        plugin_manager.add_plugin(module)
+    _add_plugins(plugins)
     overrides = list(set_ or [])
     if seed is not None:
         overrides.append(f"seed={seed}")
@@ -70,6 +182,24 @@ def _report(metrics, as_json, title="results"):
 
 
 def _train(run, json_, quiet):
+    """Train ``run`` with the progress display wanted; Ctrl-C says what can be resumed."""
+    try:
+        return _fit(run, quiet)
+    except KeyboardInterrupt:
+        raise Interrupted(_left_behind(run)) from None
+
+
+def _left_behind(run):
+    path = run.checkpoint_path
+    if path and run.saved_epoch is not None and Path(path).exists():
+        return (f"the checkpoint of epoch {run.saved_epoch} is intact; continue with "
+                f"`redes resume {path}`.")
+    if path:
+        return f"no checkpoint had been written yet (it goes to {path}); nothing to resume."
+    return "this run writes no checkpoint (no --out or checkpoint.path); nothing to resume."
+
+
+def _fit(run, quiet):
     from engine.loop import fit
     from engine.progress import TrainingProgress
 
@@ -87,44 +217,70 @@ def _train(run, json_, quiet):
 def run(spec: SpecArg, seed: SeedOpt = None, device: DeviceOpt = "cpu", set_: SetOpt = None,
         data_dir: DataDirOpt = None,
         out: Annotated[Optional[Path], typer.Option(help="checkpoint path (overrides checkpoint.path)")] = None,
-        json_: JsonOpt = False, plugin: PluginOpt = None, quiet: QuietOpt = False):
+        json_: JsonOpt = False, plugin: PluginOpt = None, quiet: QuietOpt = False,
+        overwrite: Annotated[bool, typer.Option(
+            help="replace an existing checkpoint at the output path")] = False):
     """Train the network described by SPEC, evaluate it on the test split, save the checkpoint."""
+    from engine.checkpoint import refuse_overwrite
     from engine.loop import build_run
 
     run_ = build_run(_load(spec, set_, seed, plugin), device=device, data_dir=data_dir)
     if out is not None:
         run_.checkpoint_path = str(out)
+    if run_.checkpoint_path and not overwrite:
+        refuse_overwrite(run_.checkpoint_path)
     metrics = _train(run_, json_, quiet)
     if run_.checkpoint_path and not json_:
-        err.print(f"checkpoint: {run_.checkpoint_path}", highlight=False)
+        err.print(f"checkpoint: {run_.checkpoint_path}", highlight=False, soft_wrap=True)
     _report(metrics, json_)
 
 
 @app.command()
 @handle_errors
-def validate(spec: SpecArg, set_: SetOpt = None, device: DeviceOpt = "cpu", plugin: PluginOpt = None):
+def validate(spec: SpecArg, set_: SetOpt = None, device: DeviceOpt = "cpu", plugin: PluginOpt = None,
+             data_dir: Annotated[Optional[Path], typer.Option(
+                 help="also load the dataset from this directory (downloading missing files, as "
+                      "run does) and check that its samples fit the network")] = None,
+             json_: Annotated[bool, typer.Option("--json", help="print the result as one JSON "
+                                                                 "object on stdout")] = False):
     """Check SPEC: load it, build every component and run one forward pass on zeros."""
     from engine.validate import dry_run
 
-    shape = dry_run(_load(spec, set_, None, plugin), device=device)
-    out.print(f"{spec}: ok (output shape {shape})", highlight=False)
+    shape = dry_run(_load(spec, set_, None, plugin), device=device, data_dir=data_dir)
+    if json_:
+        print(json.dumps({"spec": str(spec), "ok": True, "output_shape": list(shape),
+                          "data_checked": data_dir is not None}, sort_keys=True))
+    else:
+        checked = ", data checked" if data_dir is not None else ""
+        out.print(f"{spec}: ok (output shape {shape}{checked})", highlight=False)
 
 
 @app.command()
 @handle_errors
-def show(spec: SpecArg, set_: SetOpt = None, plugin: PluginOpt = None):
+def show(spec: SpecArg, set_: SetOpt = None, device: DeviceOpt = "cpu", plugin: PluginOpt = None,
+         json_: Annotated[bool, typer.Option("--json", help="print the network as one JSON "
+                                                             "object on stdout")] = False):
     """Print the network of SPEC: every layer's output shape and parameter count."""
     from engine.loop import build_run
 
-    run_ = build_run(_load(spec, set_, None, plugin), load_data=False)
+    run_ = build_run(_load(spec, set_, None, plugin), device=device, load_data=False)
     net = run_.network
+    rows = net.summary_rows()
+    trainable = net.n_trainable
+    if json_:
+        layers = [{"name": name, "type": kind, "output_shape": list(shape), "params": count,
+                   "notes": note} for name, kind, shape, count, note in rows]
+        print(json.dumps({"spec": str(spec), "input_shape": list(net.input_shape), "layers": layers,
+                          "params": net.param_count(), "trainable": trainable,
+                          "loss": run_.loss.name, "optimizer": run_.optimizer.name,
+                          "trainer": run_.trainer.name}, sort_keys=True))
+        return
     table = Table(title=f"{spec}  (input {net.input_shape})")
     for col in ("layer", "type", "output shape", "params", "notes"):
         table.add_column(col, justify="right" if col == "params" else "left")
-    for name, kind, shape, count, note in net.summary_rows():
+    for name, kind, shape, count, note in rows:
         table.add_row(name, kind, str(shape), f"{count:,}", note)
     out.print(table)
-    trainable = net.n_trainable
     out.print(f"parameters: {net.param_count():,} ({trainable:,} trainable)  "
               f"loss: {run_.loss.name}  optimizer: {run_.optimizer.name}  trainer: {run_.trainer.name}",
               highlight=False)
@@ -132,19 +288,31 @@ def show(spec: SpecArg, set_: SetOpt = None, plugin: PluginOpt = None):
 
 @app.command()
 @handle_errors
-def plugins():
+def plugins(plugin: PluginOpt = None,
+            json_: Annotated[bool, typer.Option("--json", help="print the components as JSON "
+                                                                "rows on stdout")] = False):
     """List every registered component, the plugin providing it and whether it has CUDA kernels."""
     from engine import plugins as plugin_manager
 
-    table = Table(title="registered components")
-    for col in ("kind", "name", "plugin", "cuda"):
-        table.add_column(col)
+    _add_plugins(plugin)
+    rows = []
     for kind, reg in plugin_manager.registries().items():
         for name, obj in reg.items():
             kernels = getattr(obj, "kernels", None)
             cuda = "-" if kernels is None else ("yes" if "cuda" in (kernels or {}) else "no")
-            table.add_row(kind, name, plugin_manager.provider(obj), cuda)
-    out.print(table)
+            rows.append((kind, name, plugin_manager.provider(obj), cuda))
+    for command in plugin_manager.commands():
+        rows.append(("commands", " ".join(filter(None, (command.group, command.name))),
+                     command.plugin, "-"))
+    if json_:
+        print(json.dumps([dict(zip(("kind", "name", "plugin", "cuda"), row)) for row in rows]))
+    else:
+        table = Table(title="registered components")
+        for col in ("kind", "name", "plugin", "cuda"):
+            table.add_column(col)
+        for row in rows:
+            table.add_row(*row)
+        out.print(table)
     for name, reason in plugin_manager.load_failures:
         err.print(f"[yellow]plugin {escape(name)} failed to load:[/] {escape(reason)}", highlight=False)
 
@@ -152,20 +320,22 @@ def plugins():
 @app.command("eval")
 @handle_errors
 def eval_(checkpoint: CheckpointArg, device: DeviceOpt = "cpu", data_dir: DataDirOpt = None,
-          json_: JsonOpt = False):
+          json_: JsonOpt = False, plugin: PluginOpt = None):
     """Evaluate a checkpoint on its spec's validation and test splits."""
     from engine.resume import evaluate_checkpoint
 
+    _add_plugins(plugin)
     _report(evaluate_checkpoint(checkpoint, device=device, data_dir=data_dir), json_, title=str(checkpoint))
 
 
 @app.command()
 @handle_errors
 def resume(checkpoint: CheckpointArg, device: DeviceOpt = "cpu", data_dir: DataDirOpt = None,
-           json_: JsonOpt = False, quiet: QuietOpt = False):
+           json_: JsonOpt = False, quiet: QuietOpt = False, plugin: PluginOpt = None):
     """Continue an interrupted run from CHECKPOINT (same weights as an uninterrupted run)."""
     from engine.resume import run_from_checkpoint
 
+    _add_plugins(plugin)
     run_ = run_from_checkpoint(checkpoint, device=device, data_dir=data_dir)
     metrics = _train(run_, json_, quiet)
     _report(metrics, json_)
@@ -179,10 +349,12 @@ def bench(workload: Annotated[str, typer.Argument(help="workload: mlp")] = "mlp"
           n: Annotated[int, typer.Option(help="samples per epoch")] = 60000,
           device: DeviceOpt = "cpu", json_: JsonOpt = False,
           optimizer: Annotated[Optional[str], typer.Option(help="replace the workload's optimizer, e.g. adam")] = None,
-          cold: Annotated[bool, typer.Option(help="also measure JIT compile time with an empty Numba cache")] = True):
+          cold: Annotated[bool, typer.Option(help="also measure JIT compile time with an empty Numba cache")] = True,
+          plugin: PluginOpt = None):
     """Time training epochs of a standard workload (synthetic MNIST-shaped data)."""
     from engine.bench import run_bench
 
+    _add_plugins(plugin)  # e.g. --optimizer signum --plugin my_optimizers
     for b in batch:
         result = run_bench(workload, batch=b, reps=reps, n=n, device=device, cold=cold,
                            optimizer=optimizer)
@@ -204,39 +376,54 @@ def compare(spec: SpecArg,
                      "take the optimizer's defaults")],
             out: Annotated[Path, typer.Option(help="learning-curve PNG to write")] = Path("curves.png"),
             seed: SeedOpt = None, device: DeviceOpt = "cpu", set_: SetOpt = None,
-            data_dir: DataDirOpt = None, json_: JsonOpt = False, plugin: PluginOpt = None):
+            data_dir: DataDirOpt = None, json_: JsonOpt = False, plugin: PluginOpt = None,
+            quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no line per finished run")] = False,
+            metric: Annotated[Optional[list[str]], typer.Option(
+                "--metric", help="metric to draw (repeatable; default: loss and validation "
+                                 "accuracy, else validation loss)")] = None):
     """Train SPEC once per optimizer (same data and initial weights) and plot learning curves."""
     from engine.compare import compare as compare_runs, parse_optimizer
-    from engine.plots import learning_curves_png
+    from engine.plots import check_metrics, default_compare_metrics, learning_curves_png
 
     tables = [parse_optimizer(text) for text in optimizer]
-    log = None if json_ else (lambda line: err.print(line, highlight=False))
-    histories = compare_runs(_load(spec, set_, seed, plugin), tables, device=device,
-                             data_dir=data_dir, log=log)
-    learning_curves_png(histories, out, title=spec.name)
+    log = None if json_ or quiet else (lambda line: err.print(line, highlight=False))
+    try:
+        histories = compare_runs(_load(spec, set_, seed, plugin), tables, device=device,
+                                 data_dir=data_dir, log=log)
+    except KeyboardInterrupt:
+        raise Interrupted("`redes compare` writes no checkpoint, so there is nothing to resume; "
+                          "no figure was written.") from None
+    metrics = check_metrics(metric, histories) if metric else default_compare_metrics(histories)
+    learning_curves_png(histories, out, metrics=metrics, title=spec.name)
     if json_:
         print(json.dumps({"curves": str(out), "histories": histories}, sort_keys=True))
-    else:
-        err.print(f"learning curves: {out}", highlight=False)
+    elif not quiet:
+        err.print(f"learning curves: {out}", highlight=False, soft_wrap=True)
 
 
-plot_app = typer.Typer(no_args_is_help=True, help="Draw figures of a trained checkpoint.")
+plot_app = typer.Typer(cls=PluginGroup, no_args_is_help=True,
+                       help="Draw figures of a checkpoint (plugins add kinds: `redes plot filters`).")
 app.add_typer(plot_app, name="plot")
 
 
-@plot_app.command("filters")
-@handle_errors
-def plot_filters(checkpoint: CheckpointArg,
-                 out: Annotated[Path, typer.Option(help="PNG to write")] = Path("filters.png"),
-                 layer: Annotated[Optional[str], typer.Option(help="layer name or path, e.g. block1/conv0 (default: the first convolution)")] = None,
-                 index: Annotated[int, typer.Option(help="test sample whose feature maps are drawn")] = 0,
-                 data_dir: DataDirOpt = None):
-    """Draw the kernels of a convolution layer of CHECKPOINT and its feature maps for one sample."""
-    from engine.plots import filters_png
-    from engine.resume import run_from_checkpoint
+MetricOpt = Annotated[Optional[list[str]], typer.Option(
+    "--metric", help="metric to draw, e.g. val_loss (repeatable; default: every recorded one)")]
 
-    filters_png(run_from_checkpoint(checkpoint, data_dir=data_dir), out, layer=layer, index=index)
-    err.print(f"filters: {out}", highlight=False)
+
+@plot_app.command("history")
+@handle_errors
+def plot_history(checkpoint: CheckpointArg, metric: MetricOpt = None,
+                 out: Annotated[Path, typer.Option(help="PNG to write")] = Path("history.png"),
+                 plugin: PluginOpt = None):
+    """Draw the per-epoch metrics recorded in CHECKPOINT's history (loss, validation metrics,
+    anything a trainer or callback added), a metric and its validation twin on one panel."""
+    from engine.checkpoint import read_history
+    from engine.plots import learning_curves_png
+
+    _add_plugins(plugin)  # accepted like every checkpoint command; history needs no components
+    histories = {checkpoint.stem: read_history(checkpoint)}
+    learning_curves_png(histories, out, metrics=metric, title=checkpoint.name)
+    err.print(f"history: {out}", highlight=False, soft_wrap=True)
 
 
 def main():

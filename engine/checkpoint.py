@@ -3,7 +3,9 @@
 Layout (names, not indices, so files read well in ``h5ls`` and survive reordering)::
 
     /                              attrs: format, format_version, engine_version, created,
-                                          spec_json (resolved spec), spec_text, source, dtype
+                                          spec_json (resolved spec), spec_text, source, dtype,
+                                          plugins (JSON: plugin -> module, file or distribution
+                                          and version, and the components it provided)
     /params/<layer>/<key>          one dataset per parameter, e.g. /params/dense0/w
     /optim/<layer>/<key>/<slot>    optimizer slots, e.g. /optim/dense0/w/velocity
     /optim                         attrs: type, scalars (JSON)
@@ -23,13 +25,13 @@ renamed over the target, so a crash or kill mid-save never destroys the previous
 import datetime
 import json
 import os
-import tempfile
+import secrets
 from pathlib import Path
 
 import h5py
 import numpy as np
 
-from . import __version__, stages
+from . import __version__, plugins, stages
 from .errors import CheckpointError
 from .network import walk
 
@@ -41,8 +43,7 @@ def save(run, path):
     """Write ``run`` (network, optimizer, trainer state, history, spec) to ``path`` atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp = _new_temp(path)
     try:
         with h5py.File(tmp, "w") as f:
             _write(f, run)
@@ -57,13 +58,37 @@ def save(run, path):
     return path
 
 
+def _new_temp(path):
+    """A new empty file beside ``path``, created with mode 0666 so that the umask applies as to
+    any new file (``mkstemp`` forces 0600, which would make every checkpoint private)."""
+    for _ in range(100):
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            continue
+        return str(tmp)
+    raise CheckpointError(f"cannot create a temporary file beside '{path}' to write it atomically.")
+
+
+def refuse_overwrite(path):
+    """CheckpointError if ``path`` exists: ``redes run`` must not replace another run's checkpoint
+    unless told to (``--overwrite``); resuming that checkpoint keeps writing it."""
+    path = Path(path)
+    if path.exists():
+        raise CheckpointError(
+            f"'{path}' already exists (a checkpoint of an earlier run?); this run would replace "
+            f"it. Continue that run with `redes resume {path}`, pass --overwrite to replace it, "
+            "or choose another --out / checkpoint.path.")
+
+
 def _write(f, run):
     net, dev = run.model, run.dev
     f.attrs.update(
         format=FORMAT, format_version=FORMAT_VERSION, engine_version=__version__,
         created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         spec_json=run.spec.to_json(), spec_text=run.spec.text, source=run.spec.source,
-        dtype=str(net.dtype),
+        dtype=str(net.dtype), plugins=json.dumps(plugins.provenance(_components(run))),
     )
     params = f.create_group("params")
     for path, key, offset, shape, _ in net.param_index:
@@ -105,6 +130,26 @@ def _is_scalar(value):
     return value is None or isinstance(value, (bool, int, float, str, list, dict, np.generic))
 
 
+def _components(run):
+    """(kind, name, class or function) of every registered component the run uses."""
+    inits = plugins.registry("initializers")
+    found = [("layers", layer.name, type(layer)) for _, layer in walk(run.model.layers)]
+    found += [("initializers", d.init, inits.get(d.init)) for d in run.model.param_decls]
+    parts = [("datasets", run.dataset), *(("callbacks", cb) for cb in run.callbacks)]
+    for stage in run.stages:
+        parts += [("losses", stage.loss), ("optimizers", stage.optimizer), ("trainers", stage.trainer)]
+    for kind, obj in parts:
+        if obj is not None:
+            found.append((kind, obj.name, type(obj)))
+    return found
+
+
+def read_plugins(path):
+    """The plugins a checkpoint's run used (``plugins.provenance``); {} for older checkpoints."""
+    with open_checkpoint(path) as f:
+        return json.loads(f.attrs.get("plugins", "{}"))
+
+
 def _json_part(state):
     return {k: (v.item() if isinstance(v, np.generic) else v) for k, v in state.items()
             if _is_scalar(v)}
@@ -135,6 +180,15 @@ def read_spec(path):
     """(spec dict, spec text, source) stored in a checkpoint."""
     with open_checkpoint(path) as f:
         return json.loads(f.attrs["spec_json"]), str(f.attrs.get("spec_text", "")), str(f.attrs.get("source", ""))
+
+
+def read_history(path):
+    """The per-epoch metric dicts stored in a checkpoint (``/trainer`` attrs ``history``)."""
+    with open_checkpoint(path) as f:
+        try:
+            return json.loads(f["trainer"].attrs["history"])
+        except KeyError as exc:
+            raise CheckpointError(f"'{path}' is missing {exc}; it is incomplete or corrupt.") from None
 
 
 def load(run, path):

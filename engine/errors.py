@@ -44,6 +44,10 @@ class ShapeError(RedesError):
     """An array or layer received a shape it cannot handle."""
 
 
+class LayerPathError(RedesError):
+    """A layer name, index or nested path (``res0/conv0``) that the network does not have."""
+
+
 class DivergenceError(RedesError):
     """The training loss became NaN or infinite."""
 

@@ -5,7 +5,7 @@ specifications below. Built-in plugins (``plugins.*``, listed in ``engine.plugin
 and third-party plugins (found through the ``redes`` entry-point group, or ``redes.plugins``) are
 registered the same way, so a built-in plugin is the best example to copy.
 
-Two kinds of hooks exist:
+Three kinds of hooks exist:
 
 * **Registration hooks** (``register_<kind>s(register)``) are called once, lazily, the first time a
   registry is needed. Call ``register(cls)`` once per class. ``cls.name`` is the string spec files
@@ -14,15 +14,19 @@ Two kinds of hooks exist:
   classes under one name is a startup error naming both modules. An incompatible change to a
   component registers a new name beside the old one (``"lstm.v2"``) so old specs and checkpoints keep
   their meaning.
+* **Command hooks** (``register_commands(register)``) add ``redes`` subcommands and plot kinds, so a
+  model family brings its own figures and tools without the engine or ``cli.py`` knowing it.
 * **Lifecycle hooks** (``on_fit_start`` ... ``on_batch_end``) are called by the training loop on
   every callback object of a run (spec section ``[[callbacks]]``). A callback implements only the
-  hooks it needs. ``on_batch_end`` is called only when at least one callback implements it, so an
-  unused hook costs nothing on the hot path.
+  hooks it needs. A plugin module (``--plugin``, an entry point) that implements them itself is
+  called on every run too, as if it were a callback of each. ``on_batch_end`` is called only
+  when at least one callback implements it, so an unused hook costs nothing on the hot path.
 """
 
 import pluggy
 
 hookspec = pluggy.HookspecMarker("redes")
+LIFECYCLE_HOOKS = ("on_fit_start", "on_fit_end", "on_epoch_start", "on_epoch_end", "on_batch_end")
 
 
 @hookspec
@@ -94,6 +98,27 @@ def register_initializers(register):
     The function must carry a ``name`` attribute (``engine.initializer`` sets it). Layers name an
     initialiser per parameter (``init = "glorot_uniform"`` in a spec); the network draws every
     parameter on the host with the run's seeded generator, then moves it to the device.
+    """
+
+
+@hookspec
+def register_commands(register):
+    """Register command-line commands: ``register(function, name=None, group=None)``.
+
+    ``function`` is a plain function whose parameters typer turns into arguments and options
+    (annotate them with ``typing.Annotated[..., typer.Argument(...)]`` / ``typer.Option(...)``);
+    its docstring is the command's help. ``name`` defaults to the function's name with ``_``
+    spelt ``-``. ``group=None`` adds ``redes <name>``; ``group="plot"`` adds a plot kind,
+    ``redes plot <name>`` (``plugins.conv`` registers ``redes plot filters`` this way).
+
+    The command runs wrapped exactly like a built-in one: a ``RedesError`` raised inside it is
+    printed as one paragraph with its exit code (2 unless the subclass says otherwise), never a
+    traceback, and Ctrl-C exits with 130. Every plugin command also accepts ``--plugin MODULE``
+    (repeatable), so a command from a module that is not installed runs as
+    ``redes <name> ... --plugin my_module``. Called lazily, only when the command line names a
+    command that is not built in (or when help lists the commands), so plugins' command
+    modules need not be imported for ``redes run``. A name taken by a built-in command or by
+    another plugin is an error naming both.
     """
 
 

@@ -44,6 +44,8 @@ layer and parameter name. Composite layers (a residual block) return their inner
 from dataclasses import dataclass
 from typing import ClassVar
 
+from .errors import LayerPathError
+
 
 @dataclass(frozen=True)
 class ParamDecl:
@@ -113,6 +115,18 @@ class Layer:
 
     def forward(self, x, *, train=False):
         raise NotImplementedError
+
+    def forward_to(self, x, child_path, *, train=False):
+        """Output of the inner layer at ``child_path`` when this composite layer runs on ``x``.
+
+        ``child_path`` is a child's label, or a deeper path (``"conv0"``, ``"inner/conv0"``) as
+        ``engine.network.walk`` spells it below this layer. Composite layers (those returning
+        ``children()``) override this to run exactly what their ``forward`` runs up to that child,
+        so ``Network.forward(x, upto="res0/conv0")`` sees the activations training sees. A plain
+        layer has no children: the default raises ``LayerPathError``.
+        """
+        raise LayerPathError(f"layer '{self.label or self.name}' ({self.name}) has no inner "
+                             f"layers, so it has no '{child_path}' inside it.")
 
     def backward(self, cache, dy):
         raise NotImplementedError(

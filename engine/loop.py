@@ -167,10 +167,16 @@ def evaluate_split(run, split):
 
 # -- training ---------------------------------------------------------------------------------------
 def _lifecycle(callbacks):
+    """A plugin manager calling the lifecycle hooks of the run's callbacks and of every
+    registered plugin module that implements one (``plugins.lifecycle_plugins``)."""
+    from .plugins import lifecycle_plugins
+
     pm = pluggy.PluginManager("redes")
     pm.add_hookspecs(hookspecs)
     for cb in callbacks:
         pm.register(cb)
+    for plugin in lifecycle_plugins():
+        pm.register(plugin)
     return pm
 
 

@@ -10,7 +10,7 @@ import math
 import numpy as np
 
 from . import device as devices
-from .errors import DeviceError, ShapeError
+from .errors import DeviceError, LayerPathError, ShapeError
 from .plugins import registry
 
 
@@ -115,12 +115,53 @@ class Network:
             place(layer, self.dev, self.rng)
 
     # -- running ----------------------------------------------------------------------------
-    def forward(self, x, *, train=False):
+    def forward(self, x, *, train=False, start=None, upto=None):
+        """Run the layers from ``start`` through ``upto`` (both inclusive) on ``x``; ``(y, caches)``.
+
+        ``start`` and ``upto`` name a top-level layer by label (``"conv0"``) or index (negative
+        counts from the end); None means the first and the last layer. ``caches`` holds one entry
+        per layer run, so ``backward(caches, dy)`` needs a full forward (no ``start``/``upto``).
+        ``upto`` may also be a path into a composite layer (``"res0/conv0"``): the layers before
+        the composite run, then ``Layer.forward_to`` returns that child's output, which becomes
+        ``y``; the composite itself adds no cache. This is how figures and probes read inner
+        activations without touching any layer's code.
+        """
+        first = 0 if start is None else self.index(start)
+        child = ""
+        if upto is None:
+            last = len(self.layers) - 1
+        elif isinstance(upto, str) and "/" in upto:
+            head, child = upto.split("/", 1)
+            last = self.index(head)
+        else:
+            last = self.index(upto)
+        if last < first:
+            raise LayerPathError(f"forward from layer '{self.layers[first].label}' (index {first}) "
+                                 f"up to layer '{self.layers[last].label}' (index {last}) runs "
+                                 "nothing: upto must not come before start.")
         caches = []
-        for layer in self.layers:
+        for layer in self.layers[first : last if child else last + 1]:
             x, cache = layer.forward(x, train=train)
             caches.append(cache)
+        if child:
+            x = self.layers[last].forward_to(x, child, train=train)
         return x, caches
+
+    def index(self, layer):
+        """Position of the top-level layer named ``layer`` (a label, or an int index)."""
+        n = len(self.layers)
+        if isinstance(layer, (int, np.integer)) and not isinstance(layer, bool):
+            if -n <= layer < n:
+                return int(layer) % n
+            raise LayerPathError(f"layer index {layer} is out of range: the network has {n} "
+                                 f"layers ({self._names()}).")
+        for i, candidate in enumerate(self.layers):
+            if candidate.label == layer:
+                return i
+        raise LayerPathError(f"the network has no layer '{layer}'; its layers are: {self._names()}.")
+
+    def _names(self):
+        return ", ".join(path for path, _ in walk(self.layers))
 
     def backward(self, caches, dy):
         for layer, cache in zip(reversed(self.layers), reversed(caches)):

@@ -1,42 +1,98 @@
-"""Learning-curve figures (matplotlib's Agg canvas: no display and no global pyplot state)."""
+"""Metric-history figures (matplotlib's Agg canvas: no display and no global pyplot state).
 
+A history is the list of per-epoch metric dicts a run records (``Run.history``, stored in the
+checkpoint's ``/trainer`` attrs): ``loss``, ``val_loss``, ``val_accuracy``, ``seconds``, whatever a
+trainer or callback adds (``lr``, ...). Rows of a multi-stage run carry a ``stage`` key; its
+stages are drawn one after another along the x axis with the boundaries marked.
+"""
+
+import math
 from pathlib import Path
 
+from .errors import RedesError
 
-def learning_curves_png(histories, path, *, title=None):
-    """Write a PNG with the training loss (left) and the validation accuracy (right; the
-    validation loss when there is no accuracy, nothing when there is no validation split) per
-    epoch for each ``label -> history`` (a run's list of epoch-metric dicts). Returns the path.
-    """
+NOT_METRICS = ("epoch", "stage")
+
+
+def recorded_metrics(histories):
+    """Names of the numeric per-epoch metrics in ``{label: history}``, in first-seen order."""
+    names = {}
+    for history in histories.values():
+        for row in history:
+            for key, value in row.items():
+                if key not in NOT_METRICS and isinstance(value, (int, float)) \
+                        and not isinstance(value, bool):
+                    names.setdefault(key, None)
+    return list(names)
+
+
+def check_metrics(metrics, histories, *, where="the history"):
+    """``metrics`` (all recorded ones when empty), or a RedesError naming the recorded ones."""
+    recorded = recorded_metrics(histories)
+    if not metrics:
+        if not recorded:
+            raise RedesError(f"{where} records no per-epoch metrics to draw (no epoch finished).")
+        return recorded
+    unknown = [m for m in metrics if m not in recorded]
+    if unknown:
+        listed = ", ".join(recorded) or "none"
+        raise RedesError(f"{where} records no metric {', '.join(map(repr, unknown))}; "
+                         f"the recorded metrics are: {listed}.")
+    return list(dict.fromkeys(metrics))
+
+
+def metric_groups(metrics):
+    """Metrics that share one panel: a quantity with its validation twin (``loss`` with
+    ``val_loss``, ``accuracy`` with ``val_accuracy``); anything else gets its own panel."""
+    groups = {}
+    for name in metrics:
+        groups.setdefault(name.removeprefix("val_"), []).append(name)
+    return list(groups.values())
+
+
+def default_compare_metrics(histories):
+    """What ``redes compare`` draws by default: the training loss, and the validation accuracy
+    (else the validation loss) when a validation split exists."""
+    recorded = recorded_metrics(histories)
+    val = next((key for key in ("val_accuracy", "val_loss") if key in recorded), None)
+    return [m for m in ("loss", val) if m in recorded]
+
+
+def learning_curves_png(histories, path, *, metrics=None, title=None):
+    """Write a PNG with one panel per group of ``metrics`` (``metric_groups``; None: every
+    recorded metric) and one line per metric and run of ``{label: history}``. Returns the path."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
-    fig = Figure(figsize=(10, 4), dpi=100)
+    metrics = check_metrics(metrics, histories)
+    groups = metric_groups(metrics)
+    cols = min(3, len(groups))
+    rows = math.ceil(len(groups) / cols)
+    fig = Figure(figsize=(max(10, 5 * cols), 4 * rows), dpi=100)
     FigureCanvasAgg(fig)
-    left, right = fig.subplots(1, 2)
-    val_key = None
-    for key in ("val_accuracy", "val_loss"):
-        if any(key in row for history in histories.values() for row in history):
-            val_key = key
-            break
-    for name, history in histories.items():
-        epochs = [row["epoch"] for row in history]
-        left.plot(epochs, [row["loss"] for row in history], marker=".", label=name)
-        if val_key:
-            right.plot(epochs, [row.get(val_key, float("nan")) for row in history], marker=".",
-                       label=name)
-    left.set(xlabel="epoch", ylabel="training loss", title="training loss")
-    left.set_yscale("log" if _positive(histories) else "linear")
-    if val_key:
-        nice = val_key.replace("val_", "validation ")
-        right.set(xlabel="epoch", ylabel=nice, title=nice)
-        right.legend(fontsize="small")
-    else:
-        right.text(0.5, 0.5, "no validation split", ha="center", va="center")
-        right.set_axis_off()
-    left.legend(fontsize="small")
-    for ax in (left, right):
+    axes = list(fig.subplots(rows, cols, squeeze=False).flat)
+    for ax, group in zip(axes, groups):
+        positive = True
+        for run, history in histories.items():
+            x, stages = _x_axis(history)
+            for name in group:
+                y = [row.get(name, float("nan")) for row in history]
+                positive &= all(v > 0 for v in y if v == v)
+                label = name if len(histories) == 1 else f"{run} {name}" if len(group) > 1 else run
+                ax.plot(x, y, marker=".", label=label,
+                        linestyle="--" if name.startswith("val_") and len(group) > 1 else "-")
+            _mark_stages(ax, stages)
+        base = group[0].removeprefix("val_")
+        log = base.endswith("loss") and positive
+        ax.set(xlabel="epoch (all stages)" if _has_stages(histories) else "epoch",
+               title=" / ".join(n.replace("val_", "validation ") for n in group),
+               yscale="log" if log else "linear")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(True, alpha=0.3)
+        ax.legend(fontsize="small")
+    for ax in axes[len(groups):]:
+        ax.set_axis_off()  # unused cells of the grid
     if title:
         fig.suptitle(title)
     fig.tight_layout()
@@ -46,105 +102,25 @@ def learning_curves_png(histories, path, *, title=None):
     return path
 
 
-def _positive(histories):
-    return all(row["loss"] > 0 for history in histories.values() for row in history)
+def _has_stages(histories):
+    return any("stage" in row for history in histories.values() for row in history)
 
 
-def _conv_layer(network, layer):
-    """(path, layer) of the layer named ``layer`` (its label, or its path such as
-    ``block1/conv0`` inside a residual block), else of the first convolution in depth-first order
-    (a layer whose weights ``w`` are (filters, C, k) or (filters, C, kh, kw))."""
-    from .errors import RedesError
-    from .network import walk
-
-    is_conv = lambda l: "w" in l.params and l.params["w"].ndim in (3, 4)  # noqa: E731
-    layers = list(walk(network.layers))
-    for path, candidate in layers:
-        if layer is None and is_conv(candidate):
-            return path, candidate
-        if layer is not None and layer in (path, candidate.label):
-            if not is_conv(candidate):
-                raise RedesError(f"layer '{layer}' ({candidate.name}) is not a 1-D or 2-D "
-                                 f"convolution: it has no (filters, channels, kh, kw) kernels to draw.")
-            return path, candidate
-    names = ", ".join(path for path, _ in layers)
-    if layer is not None:
-        raise RedesError(f"the network has no layer '{layer}'; its layers are: {names}.")
-    raise RedesError(f"the network has no convolution layer (conv1d/conv2d) to draw filters of; "
-                     f"its layers are: {names}.")
+def _x_axis(history):
+    """x positions and [(x where a stage starts, stage name)]: epochs count on across stages."""
+    if not any("stage" in row for row in history):
+        return [row.get("epoch", i + 1) for i, row in enumerate(history)], []
+    stages, last = [], object()
+    for i, row in enumerate(history):
+        if row.get("stage") != last:
+            last = row.get("stage")
+            stages.append((i + 1, last))
+    return list(range(1, len(history) + 1)), stages
 
 
-def _output_of(network, target, x):
-    """The output of layer ``target`` (top-level or nested) when ``network`` runs on ``x``:
-    the layer's forward is wrapped for one evaluation pass, so containers such as residual
-    blocks feed it exactly as in training."""
-    seen = []
-    forward = target.forward
-
-    def capture(h, *, train=False):
-        y, cache = forward(h, train=train)
-        seen.append(y)
-        return y, cache
-
-    target.forward = capture  # an instance attribute shadows the method for this pass only
-    try:
-        network.forward(x, train=False)
-    finally:
-        del target.forward
-    return seen[0]
-
-
-def _grid(fig, images, title, cmap):
-    """One subfigure panel: ``images`` (count, h, w) in a near-square grid of axes."""
-    import math
-
-    count = len(images)
-    cols = math.ceil(math.sqrt(count))
-    rows = math.ceil(count / cols)
-    axes = fig.subplots(rows, cols, squeeze=False)
-    for k, ax in enumerate(axes.flat):
-        ax.set_axis_off()
-        if k < count:
-            ax.imshow(images[k], cmap=cmap, interpolation="nearest")
-            ax.set_title(str(k), fontsize="x-small")
-    fig.suptitle(title, fontsize="medium")
-
-
-def filters_png(run, path, layer=None, index=0):
-    """Write a PNG of a convolution layer of ``run``'s network: its kernels (top: the mean over
-    input channels, one image per filter) and its output feature maps for test sample ``index``
-    (bottom; the validation, else training, split when there is no test split). ``layer`` is a
-    layer's name or path (nested layers included); None takes the first convolution. Returns the
-    path.
-    """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    from .errors import RedesError
-
-    _, conv = _conv_layer(run.network, layer)
-    dev = run.network.dev
-    w = dev.to_host(conv.params["w"])
-    kernels = w.mean(axis=1).reshape(w.shape[0], -1, w.shape[-1])  # (filters, kh or 1, kw)
-    splits, split = run.splits, "test"
-    x = splits.x_test
-    for name, other in (("validation", splits.x_val), ("training", splits.x_train)):
-        if x is None:
-            x, split = other, name
-    if not -len(x) <= index < len(x):
-        raise RedesError(f"--index {index} is out of range: the {split} split has {len(x)} samples.")
-    index %= len(x)
-    sample = dev.to_device(x[index : index + 1].astype(run.network.dtype, copy=False))
-    maps = dev.to_host(_output_of(run.network, conv, sample))[0]
-    maps = maps.reshape(maps.shape[0], -1, maps.shape[-1])  # (filters, H' or 1, W')
-
-    fig = Figure(figsize=(8, 9), dpi=100)
-    FigureCanvasAgg(fig)
-    top, bottom = fig.subfigures(2, 1)
-    _grid(top, kernels, f"{conv.label}: {w.shape[0]} kernels {tuple(w.shape[2:])}"
-          + (f" (mean of {w.shape[1]} input channels)" if w.shape[1] > 1 else ""), "gray")
-    _grid(bottom, maps, f"{conv.label} feature maps of {split} sample {index}", "viridis")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png")
-    return path
+def _mark_stages(ax, stages):
+    for k, (x, name) in enumerate(stages):
+        if k:
+            ax.axvline(x - 0.5, color="gray", linestyle=":", linewidth=1)
+        ax.annotate(str(name), (x - 0.5 if k else x, 1), xycoords=("data", "axes fraction"),
+                    xytext=(2, -10), textcoords="offset points", fontsize="x-small", color="gray")

@@ -89,19 +89,29 @@ def load_spec(path, overrides=()):
     path = Path(path)
     source = str(path)
     try:
-        text = path.read_text()
+        data = path.read_bytes()
     except FileNotFoundError:
         raise SpecError("spec file not found.", source=source) from None
     except OSError as exc:
         raise SpecError(f"cannot read the spec file: {exc.strerror}.", source=source) from None
+    try:
+        text = data.decode("utf-8-sig")  # a byte-order mark, as Windows editors write, is fine
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"not UTF-8 text: byte 0x{data[exc.start]:02x} at offset {exc.start} "
+                        "cannot be decoded. A spec is a TOML text file saved as UTF-8; is this a "
+                        "binary file, or text in another encoding?", source=source) from None
     return parse_spec(text, source=source, overrides=overrides)
 
 
 def parse_spec(text, *, source="<spec>", overrides=()):
+    text = text.removeprefix("\ufeff")
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise SpecError(f"not valid TOML: {exc}.", source=source) from None
+    except RecursionError:
+        raise SpecError("not a usable TOML file: its arrays or tables are nested too deeply to "
+                        "read (a spec needs a few levels at most).", source=source) from None
     return spec_from_dict(raw, source=source, text=text, overrides=overrides)
 
 

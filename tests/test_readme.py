@@ -92,3 +92,18 @@ def _train_and_check(tmp_path, module, plugin, spec, check):
     checked = subprocess.run([sys.executable, "check.py"], cwd=tmp_path, env=env,
                              capture_output=True, text=True)
     assert checked.returncode == 0, checked.stderr
+
+
+def test_the_readme_command_example_runs_from_redes(tmp_path):
+    """Its "Adding a command or a plot kind" example, saved as my_commands.py and run as written."""
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "my_commands.py").write_text(_python_blocks("Writing a plugin")[4])
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), str(root)]))
+    done = subprocess.run([sys.executable, "-m", "cli", "hello", "you", "--plugin", "my_commands"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "hello you\n"

@@ -3,7 +3,7 @@
 import math
 
 from engine import Layer
-from engine.errors import SpecError
+from engine.errors import LayerPathError, SpecError
 from engine.plugins import registry
 from engine.spec import build_layers
 
@@ -88,6 +88,25 @@ class Residual(Layer):
         y = self.dev.empty(h.shape, h.dtype)
         self.k.add(h.reshape(h.size), s.reshape(s.size), y.reshape(y.size))
         return y, (caches, s_cache)
+
+    def forward_to(self, x, child_path, *, train=False):
+        head, _, rest = child_path.partition("/")
+        if self.shortcut is not None and head == self.shortcut.label:
+            child, h = self.shortcut, x
+        else:
+            for i, child in enumerate(self.inner):
+                if child.label == head:
+                    break
+            else:
+                names = ", ".join(c.label for c in self.children())
+                raise LayerPathError(f"residual block '{self.label}' has no inner layer '{head}'; "
+                                     f"its inner layers are: {names}.")
+            h = x
+            for before in self.inner[:i]:
+                h, _ = before.forward(h, train=train)
+        if rest:
+            return child.forward_to(h, rest, train=train)
+        return child.forward(h, train=train)[0]
 
     def backward(self, cache, dy):
         caches, s_cache = cache

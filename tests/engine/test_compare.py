@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from cli import app
 from engine.compare import compare, label, parse_optimizer
 from engine.errors import SpecError
-from engine.plots import learning_curves_png
+from engine.plots import default_compare_metrics, learning_curves_png
 from engine.spec import load_spec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,7 +50,9 @@ def test_compare_quickstart_two_epochs_and_png(tmp_path):
     # the spec's own [optimizer] (sgd lr 0.05, momentum 0.9) is replaced, defaults used
     assert histories["sgd"][0]["loss"] != histories["adam lr=0.01"][0]["loss"]
     assert len(lines) == 3 and lines[1].startswith("adam lr=0.01: train_loss")
-    path = learning_curves_png(histories, tmp_path / "curves.png", title="quickstart")
+    assert default_compare_metrics(histories) == ["loss", "val_accuracy"]
+    path = learning_curves_png(histories, tmp_path / "curves.png", title="quickstart",
+                               metrics=["loss", "val_accuracy"])
     assert path.stat().st_size > 10_000
     image = _read_png(path)
     assert image.shape[:2] == (400, 1000) and image.std() > 0.05  # drawn, not blank
@@ -58,7 +60,8 @@ def test_compare_quickstart_two_epochs_and_png(tmp_path):
 
 def test_learning_curves_without_validation(tmp_path):
     history = [{"epoch": 1, "loss": 1.0}, {"epoch": 2, "loss": 0.5}]
-    path = learning_curves_png({"a": history}, tmp_path / "sub" / "c.png")
+    assert default_compare_metrics({"a": history}) == ["loss"]
+    path = learning_curves_png({"a": history}, tmp_path / "sub" / "c.png", metrics=["loss"])
     assert _read_png(path).shape[:2] == (400, 1000)
 
 
@@ -78,3 +81,15 @@ def test_cli_compare_unknown_optimizer_is_a_clear_error(tmp_path):
     result = CliRunner().invoke(app, ["compare", str(QUICKSTART), "--optimizer", "adamm",
                                       "--out", str(tmp_path / "c.png")])
     assert result.exit_code == 2 and "Did you mean 'adam'" in result.stderr
+
+
+def test_cli_compare_draws_the_chosen_metrics(tmp_path):
+    out = tmp_path / "curves.png"
+    args = ["compare", str(QUICKSTART), "--optimizer", "sgd", "--set", "trainer.epochs=1",
+            "--out", str(out)]
+    result = CliRunner().invoke(app, args + ["--metric", "val_loss", "--metric", "seconds"])
+    assert result.exit_code == 0, result.output
+    assert _read_png(out).shape[:2] == (400, 1000)  # two panels
+    result = CliRunner().invoke(app, args + ["--metric", "accuracy"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "no metric 'accuracy'; the recorded metrics are: loss, seconds" in result.stderr

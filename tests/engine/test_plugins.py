@@ -149,6 +149,29 @@ def test_third_party_layer_found_checked_and_trained(site):
     assert "redes_broken" in done.stderr and "broken on purpose" in done.stderr
 
 
+def test_checkpoint_records_the_distribution_and_says_to_install_it(site, tmp_path):
+    import json
+
+    import h5py
+
+    out = tmp_path / "square.h5"
+    done = python("from cli import main; main()", site, "run", "spec.toml", "--quiet", "--out",
+                  str(out))
+    assert done.returncode == 0, done.stderr
+    with h5py.File(out) as f:
+        recorded = json.loads(f.attrs["plugins"])["redes_square"]
+    assert recorded == {"module": "redes_square", "distribution": "redes_square", "version": "0.1",
+                        "components": ["layers:square"]}
+    assert python("from cli import main; main()", site, "eval", str(out)).returncode == 0
+    env = dict(os.environ, PYTHONPATH=str(ROOT))  # the distribution is not installed here
+    done = subprocess.run([sys.executable, "-m", "cli", "eval", str(out)], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    message = " ".join(done.stderr.split())
+    assert "trained with layers:square from plugin 'redes_square', which is not available" in message
+    assert "install the 'redes_square' distribution (version 0.1 was used)" in message
+
+
 def test_plugins_command_lists_third_party(site):
     done = python("from cli import main; import sys; sys.argv=['redes','plugins']; main()", site)
     assert done.returncode == 0, done.stderr
@@ -161,3 +184,38 @@ def test_misspelt_hook_is_a_clear_startup_error(tmp_path):
     done = python("from cli import main; import sys; sys.argv=['redes','plugins']; main()", site)
     assert done.returncode != 0
     assert "register_layerz" in done.stderr and "Traceback" not in done.stderr
+    assert "did you mean 'register_layers'?" in done.stderr and done.stderr.count("\n") == 1
+
+
+def test_commands_name_clashes_and_unknown_groups_name_the_plugins():
+    from engine import hookimpl, plugins
+    from engine.errors import PluginError
+
+    def filters():
+        """Clashes with plugins.conv's plot kind."""
+
+    class Clash:
+        @hookimpl
+        def register_commands(self, register):
+            register(filters, group="plot")
+
+    class Elsewhere:
+        @hookimpl
+        def register_commands(self, register):
+            register(filters, group="show")
+
+    messages = []
+    for plugin in (Clash(), Elsewhere()):
+        plugins.pm.register(plugin)
+        try:
+            with pytest.raises(PluginError) as caught:
+                plugins.commands()
+        finally:
+            plugins.pm.unregister(plugin)
+        messages.append(str(caught.value))
+    clash, elsewhere = messages
+    assert clash.startswith("two plugins register the command `redes plot filters`: ")
+    assert "'plugins.conv'" in clash and "'tests.engine.test_plugins'" in clash  # either order
+    assert elsewhere.startswith("plugin 'tests.engine.test_plugins' registers command 'filters' "
+                                "in group 'show'")
+    assert [(c.group, c.name, c.plugin) for c in plugins.commands()] == [("plot", "filters", "plugins.conv")]

@@ -7,9 +7,9 @@ from typer.testing import CliRunner
 from cli import app
 from engine.errors import RedesError
 from engine.loop import build_run, fit
-from engine.plots import filters_png
 from engine.resume import run_from_checkpoint
 from engine.spec import load_spec
+from plugins.conv.plots import filters_png
 
 SPEC = """
 seed = 0
@@ -95,15 +95,14 @@ def test_network_without_convolution_is_a_clear_error(tmp_path):
 def test_convolution_inside_a_residual_block(tmp_path):
     """Nested layers are found by name or path, and their feature maps are the ones the block
     computes in its forward pass (here: the inner conv's output, 4 maps of 8x8)."""
-    from engine.plots import _conv_layer, _output_of
+    from plugins.conv.plots import _conv_layer
 
     run = run_from_checkpoint(checkpoint(tmp_path, layers=NESTED))
     path, conv = _conv_layer(run.network, None)
     assert path == "block/inner" and _conv_layer(run.network, "inner")[1] is conv
     x = run.splits.x_test[:1].astype(run.network.dtype)
-    maps = _output_of(run.network, conv, x)
+    maps, _ = run.network.forward(x, upto=path)
     assert maps.shape == (1, 4, 8, 8)
-    assert "forward" not in vars(conv)  # the capture is undone
     expected, _ = conv.forward(x, train=False)  # the block's first layer sees the input
     assert maps == pytest.approx(expected)
     assert filters_png(run, tmp_path / "nested.png", layer="block/inner").exists()
