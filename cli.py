@@ -224,15 +224,28 @@ def run(spec: SpecArg, seed: SeedOpt = None, device: DeviceOpt = "cpu", set_: Se
     from engine.checkpoint import refuse_overwrite
     from engine.loop import build_run
 
-    run_ = build_run(_load(spec, set_, seed, plugin), device=device, data_dir=data_dir)
-    if out is not None:
-        run_.checkpoint_path = str(out)
-    if run_.checkpoint_path and not overwrite:
-        refuse_overwrite(run_.checkpoint_path)
+    spec_ = _load(spec, set_, seed, plugin)
+    path = str(out) if out is not None else spec_.raw["checkpoint"].get("path")
+    if path and not overwrite:
+        refuse_overwrite(path)
+    if not quiet:
+        for line in _defaults_said(spec_, path):
+            err.print(line, highlight=False, soft_wrap=True)
+    run_ = build_run(spec_, device=device, data_dir=data_dir)
+    run_.checkpoint_path = path
     metrics = _train(run_, json_, quiet)
     if run_.checkpoint_path and not json_:
         err.print(f"checkpoint: {run_.checkpoint_path}", highlight=False, soft_wrap=True)
     _report(metrics, json_)
+
+
+def _defaults_said(spec, checkpoint_path):
+    """Lines naming the defaults that shape this run (sections the spec left out)."""
+    lines = [f"default: {escape(d)} (the spec has no such section)" for d in spec.defaulted]
+    if not checkpoint_path:
+        lines.append(escape("no checkpoint will be written: set [checkpoint] path or --out to "
+                            "keep the trained network"))
+    return lines
 
 
 @app.command()
@@ -264,16 +277,19 @@ def show(spec: SpecArg, set_: SetOpt = None, device: DeviceOpt = "cpu", plugin: 
     from engine.loop import build_run
 
     run_ = build_run(_load(spec, set_, None, plugin), device=device, load_data=False)
-    net = run_.network
+    net = run_.model
     rows = net.summary_rows()
     trainable = net.n_trainable
+    stages = [{"name": st.name, "layers": [layer.label for layer in net.layers[st.start:st.stop]],
+               "loss": st.loss.name if st.loss is not None else None,
+               "optimizer": st.optimizer.name, "trainer": st.trainer.name} for st in run_.stages]
     if json_:
         layers = [{"name": name, "type": kind, "output_shape": list(shape), "params": count,
                    "notes": note} for name, kind, shape, count, note in rows]
         print(json.dumps({"spec": str(spec), "input_shape": list(net.input_shape), "layers": layers,
                           "params": net.param_count(), "trainable": trainable,
-                          "loss": run_.loss.name, "optimizer": run_.optimizer.name,
-                          "trainer": run_.trainer.name}, sort_keys=True))
+                          **{k: v for k, v in stages[0].items() if k not in ("name", "layers")},
+                          **({"stages": stages} if len(stages) > 1 else {})}, sort_keys=True))
         return
     table = Table(title=f"{spec}  (input {net.input_shape})")
     for col in ("layer", "type", "output shape", "params", "notes"):
@@ -281,9 +297,11 @@ def show(spec: SpecArg, set_: SetOpt = None, device: DeviceOpt = "cpu", plugin: 
     for name, kind, shape, count, note in rows:
         table.add_row(name, kind, str(shape), f"{count:,}", note)
     out.print(table)
-    out.print(f"parameters: {net.param_count():,} ({trainable:,} trainable)  "
-              f"loss: {run_.loss.name}  optimizer: {run_.optimizer.name}  trainer: {run_.trainer.name}",
-              highlight=False)
+    out.print(f"parameters: {net.param_count():,} ({trainable:,} trainable)", highlight=False)
+    for st in stages:
+        where = (f"stage {st['name']} ({', '.join(st['layers'])}): " if len(stages) > 1 else "")
+        out.print(f"{where}loss: {st['loss'] or 'none'}  optimizer: {st['optimizer']}  "
+                  f"trainer: {st['trainer']}", highlight=False)
 
 
 @app.command()
@@ -343,7 +361,8 @@ def resume(checkpoint: CheckpointArg, device: DeviceOpt = "cpu", data_dir: DataD
 
 @app.command()
 @handle_errors
-def bench(workload: Annotated[str, typer.Argument(help="workload: mlp")] = "mlp",
+def bench(workload: Annotated[str, typer.Argument(
+              help="workload: mlp (784-100-10 sigmoid, SGD) or lenet5 (LeNet-5, momentum SGD)")] = "mlp",
           batch: Annotated[list[int], typer.Option(help="batch size (repeatable)")] = [10, 128],
           reps: Annotated[int, typer.Option(help="timed epochs (median reported)")] = 3,
           n: Annotated[int, typer.Option(help="samples per epoch")] = 60000,
@@ -387,16 +406,18 @@ def compare(spec: SpecArg,
 
     tables = [parse_optimizer(text) for text in optimizer]
     log = None if json_ or quiet else (lambda line: err.print(line, highlight=False))
+    finals = {}
     try:
         histories = compare_runs(_load(spec, set_, seed, plugin), tables, device=device,
-                                 data_dir=data_dir, log=log)
+                                 data_dir=data_dir, log=log, finals=finals)
     except KeyboardInterrupt:
         raise Interrupted("`redes compare` writes no checkpoint, so there is nothing to resume; "
                           "no figure was written.") from None
     metrics = check_metrics(metric, histories) if metric else default_compare_metrics(histories)
     learning_curves_png(histories, out, metrics=metrics, title=spec.name)
     if json_:
-        print(json.dumps({"curves": str(out), "histories": histories}, sort_keys=True))
+        print(json.dumps({"curves": str(out), "histories": histories, "final": finals},
+                         sort_keys=True))
     elif not quiet:
         err.print(f"learning curves: {out}", highlight=False, soft_wrap=True)
 

@@ -37,8 +37,9 @@ def label(table):
     return f"{table['type']} {extra}".strip()
 
 
-def compare(spec, optimizers, *, device="cpu", data_dir=None, log=None):
-    """Train ``spec`` once per optimizer table; returns ``{label: history}`` in the given order.
+def compare(spec, optimizers, *, device="cpu", data_dir=None, log=None, finals=None):
+    """Train ``spec`` once per optimizer table; returns ``{label: history}`` in the given order
+    (and fills ``finals``, when given, with ``{label: final metrics}``).
 
     Every run is built from the same spec (so the same seed, initial weights and shuffling
     order) with its ``[optimizer]`` replaced by the table; the data are loaded and split once
@@ -59,6 +60,8 @@ def compare(spec, optimizers, *, device="cpu", data_dir=None, log=None):
         while name in histories:
             name += "'"
         histories[name] = run.history
+        if finals is not None:
+            finals[name] = final
         if log is not None:
             shown = ", ".join(f"{k} {v:.4f}" for k, v in final.items()
                               if isinstance(v, float) and k.startswith(("train", "val", "test")))

@@ -84,10 +84,8 @@ def stage_inputs(model, start, x, batch_size=1000):
     outs = []
     dev = model.dev
     for first in range(0, len(x), batch_size):
-        y = dev.to_device(np.ascontiguousarray(x[first : first + batch_size], model.dtype))
-        for layer in model.layers[:start]:
-            y, _ = layer.forward(y, train=False)
-        outs.append(dev.to_host(y))
+        xb = dev.to_device(np.ascontiguousarray(x[first : first + batch_size], model.dtype))
+        outs.append(dev.to_host(model.forward(xb, train=False, upto=start - 1)[0]))
     return np.ascontiguousarray(np.concatenate(outs))
 
 

@@ -12,7 +12,7 @@ def dry_run(spec, device="cpu", data_dir=None):
     checks that the files are there and that the network takes its samples and classes.
     """
     run = build_run(spec, device=device, load_data=data_dir is not None, data_dir=data_dir)
-    net = run.network
+    net = run.model
     x = net.dev.to_device(np.zeros((2,) + net.input_shape, net.dtype))
     y, _ = net.forward(x, train=False)
     return tuple(net.dev.to_host(y).shape[1:])

@@ -280,3 +280,17 @@ def test_checkpoints_get_the_umask_mode_and_run_refuses_to_overwrite(tmp_path):
     assert out.read_bytes() == before
     assert invoke(*args, "--overwrite").exit_code == 0
     assert invoke("resume", out, "--quiet", "--json").exit_code == 0  # resume keeps writing it
+
+
+def test_run_says_which_defaults_shape_it_and_that_no_checkpoint_is_written(tmp_path):
+    spec = tmp_path / "min.toml"
+    spec.write_text('[model]\nlayers = [{ type = "dense", units = 10 }]\n[trainer]\nepochs = 1\n')
+    result = invoke("run", spec)
+    assert result.exit_code == 0, result.output
+    for line in ('default: [data] type = "digits"', 'default: [optimizer] type = "sgd", lr = 0.1',
+                 'default: [loss] type = "softmax_cross_entropy"',
+                 "no checkpoint will be written: set [checkpoint] path or --out"):
+        assert line in result.stderr
+    assert "default: [trainer]" not in result.stderr  # given in the spec
+    quiet = invoke("run", spec, "-q", "--json")
+    assert "default:" not in quiet.stderr

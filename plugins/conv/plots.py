@@ -77,8 +77,8 @@ def filters_png(run, path, layer=None, index=0):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    where, conv = _conv_layer(run.network, layer)
-    dev = run.network.dev
+    where, conv = _conv_layer(run.model, layer)
+    dev = run.model.dev
     w = dev.to_host(conv.params["w"])
     kernels = w.mean(axis=1).reshape(w.shape[0], -1, w.shape[-1])  # (filters, kh or 1, kw)
     splits, split = run.splits, "test"
@@ -89,8 +89,8 @@ def filters_png(run, path, layer=None, index=0):
     if not -len(x) <= index < len(x):
         raise RedesError(f"--index {index} is out of range: the {split} split has {len(x)} samples.")
     index %= len(x)
-    sample = dev.to_device(x[index : index + 1].astype(run.network.dtype, copy=False))
-    maps = dev.to_host(run.network.forward(sample, upto=where)[0])[0]
+    sample = dev.to_device(x[index : index + 1].astype(run.model.dtype, copy=False))
+    maps = dev.to_host(run.model.forward(sample, upto=where)[0])[0]
     maps = maps.reshape(maps.shape[0], -1, maps.shape[-1])  # (filters, H' or 1, W')
 
     fig = Figure(figsize=(8, 9), dpi=100)

@@ -74,6 +74,9 @@ def test_cli_compare(tmp_path):
     payload = json.loads(result.stdout)
     assert payload["curves"] == str(out) and set(payload["histories"]) == {"sgd lr=0.1", "rmsprop"}
     assert np.isfinite(payload["histories"]["rmsprop"][-1]["loss"])
+    assert set(payload["final"]) == {"sgd lr=0.1", "rmsprop"}
+    for final in payload["final"].values():
+        assert {"test_accuracy", "test_loss", "val_accuracy", "epochs"} <= set(final)
     assert out.stat().st_size > 10_000
 
 
