@@ -244,7 +244,8 @@ class RMSprop(FusedOptimizer):
 
     def step(self):
         f, s = self.f, self.state
-        hyper = (f(self.lr), f(self.alpha), f(self.eps), f(self.weight_decay))
+        hyper = (f(self.lr), f(self.alpha), f(1.0 - self.alpha), f(self.eps),
+                 f(self.weight_decay))
         if self.momentum > 0:
             self.k.rmsprop_momentum_update(self.params, self.grads, s["square_avg"],
                                            s["velocity"], *hyper, f(self.momentum))
@@ -285,8 +286,9 @@ class Adam(FusedOptimizer):
         t = self.iterations + 1
         step_size = self.lr / (1.0 - self.beta1**t)  # PyTorch's arrangement of the corrections
         bias2_sqrt = math.sqrt(1.0 - self.beta2**t)
-        self.k.adam_update(self.params, self.grads, s["m"], s["v"], f(self.beta1), f(self.beta2),
-                           f(self.eps), f(self.weight_decay), f(step_size), f(bias2_sqrt))
+        self.k.adam_update(self.params, self.grads, s["m"], s["v"], f(self.beta1),
+                           f(1.0 - self.beta1), f(self.beta2), f(1.0 - self.beta2), f(self.eps),
+                           f(self.weight_decay), f(step_size), f(bias2_sqrt))
         self.iterations = t
 
 
