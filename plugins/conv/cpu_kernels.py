@@ -341,7 +341,8 @@ def _window_offsets(window, width):
 
 @njit(parallel=True, cache=True)
 def maxpool_forward(x, window, stride, y, argmax):
-    """y = window maxima; argmax = flat index (h*W + w) in its plane of the first maximum."""
+    """y = window maxima; argmax = flat index (h*W + w) in its plane of the first maximum, or
+    of the last NaN: a NaN anywhere in a window is its maximum (PyTorch's rule)."""
     m_, h_, w_ = x.shape
     oh_, ow_ = y.shape[1], y.shape[2]
     off = _window_offsets(window, w_)
@@ -355,7 +356,7 @@ def maxpool_forward(x, window, stride, y, argmax):
                 for k in range(1, off.shape[0]):
                     p = base + off[k]
                     v = xf[p]
-                    better = v > best  # strict: the first maximum wins ties
+                    better = v > best or v != v  # strict: the first maximum wins ties
                     where = p if better else where
                     best = v if better else best
                 yr[ow] = best

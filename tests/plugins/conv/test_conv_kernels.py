@@ -292,6 +292,28 @@ def test_cuda_add_matches_cpu():
     np.testing.assert_array_equal(got, a + b)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("on", ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)])
+def test_maxpool_propagates_nan_from_any_window_position(on, dtype):
+    """A NaN anywhere in a window is the window's maximum (PyTorch): before, only a NaN in the
+    first position came through. Its gradient goes to the (last) NaN."""
+    window, stride, size = (2, 3), (2, 3), (4, 6)  # 2 x 2 windows of 6 elements
+    for pos in range(6):
+        x = np.random.default_rng(pos).standard_normal((1,) + size).astype(dtype)
+        x[0, pos // 3, pos % 3] = np.nan  # window (0, 0), position pos
+        x[0, 2 + pos // 3, 3 + pos % 3] = np.nan  # window (1, 1)
+        y, argmax = np.empty((1, 2, 2), dtype), np.empty((1, 2, 2), np.int32)
+        args = (x, window, stride, y, argmax)
+        if on == "cpu":
+            cpu_kernels.maxpool_forward(*args)
+        else:
+            y, argmax = _on_cuda(cuda_kernels.maxpool_forward, *args)[-2:]
+        assert np.isnan(y[0, 0, 0]) and np.isnan(y[0, 1, 1]), pos
+        assert not np.isnan(y[0, 0, 1]) and not np.isnan(y[0, 1, 0]), pos
+        assert argmax[0, 0, 0] == (pos // 3) * 6 + pos % 3, pos
+        assert argmax[0, 1, 1] == (2 + pos // 3) * 6 + 3 + pos % 3, pos
+
+
 # -- linters ---------------------------------------------------------------------------------
 def _public(module):
     return {name: getattr(module, name) for name in dir(module)
