@@ -271,12 +271,14 @@ def test_conv_bias_has_no_unit_axis_so_max_norm_leaves_it_alone(name, shape):
     ("residual", dict(layers=[{"type": "conv2d", "filters": 2, "kernel": 1}]), (1, 2, 3)),
 ])
 def test_cuda_layers_match_cpu(name, kwargs, shape):
-    x = np.random.default_rng(7).standard_normal((2,) + shape)
-    out = {}
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((2,) + shape)
+    out, dy = {}, None
     for dev in ("cpu", "cuda"):
         built = build_layer(name, shape, device=dev, **kwargs)
         y, cache = built.forward(built.dev.to_device(x))
-        dy = np.ones(y.shape)
+        if dy is None:  # random, not ones: an all-ones dy hides transposed or misrouted gradients
+            dy = rng.standard_normal(y.shape)
         dx = built.backward(cache, built.dev.to_device(dy))
         grads = {path + "." + k: built.dev.to_host(g).copy() for path, sub in walk([built])
                  for k, g in sub.grads.items()}
