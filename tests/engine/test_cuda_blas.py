@@ -1,6 +1,6 @@
 """engine.cuda_blas against its CPU twin (NumPy's matmul and fancy indexing), under the CUDA
-simulator without a GPU. Sizes cross a 16 x 16 tile in every dimension, so partial tiles,
-several blocks and the multi-tile inner loop all run."""
+simulator without a GPU. Sizes are set from the tile (16) so that partial tiles, several blocks
+and the multi-tile inner loop all run."""
 
 import numpy as np
 import pytest
@@ -26,7 +26,8 @@ def test_matmul_matches_numpy(cuda, trans_a, trans_b, accumulate, dtype):
     from engine import cuda_blas
 
     rng = np.random.default_rng(int(trans_a) + 2 * int(trans_b))
-    m, k, n = 17, 19, 3  # m and k cross a tile; n stays inside one
+    tile = cuda_blas.TILE
+    m, k, n = tile + 1, 2 * tile + 3, tile - 1  # m and k cross tiles; n stays inside one
     a = rng.standard_normal((k, m) if trans_a else (m, k)).astype(dtype)
     b = rng.standard_normal((n, k) if trans_b else (k, n)).astype(dtype)
     out = rng.standard_normal((m, n)).astype(dtype)
