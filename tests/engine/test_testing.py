@@ -1,6 +1,8 @@
 """engine.testing cannot be fooled: deliberately broken layers and losses it must catch, and the
 kinks (only real ones) it may skip, counted and reported."""
 
+import inspect
+
 import numpy as np
 import pytest
 
@@ -148,3 +150,21 @@ def test_a_kink_just_outside_the_stencil_is_not_excused():
     with pytest.raises(GradcheckError):
         check_gradient(lambda v: abs(v[0] - 3 * h), np.array([0.0]), np.array([1.0]), eps=h)
     assert check_gradient(lambda v: abs(v[0] - 3 * h), np.array([0.0]), np.array([-1.0]), eps=h)
+
+
+def test_checks_run_numba_kernels_on_one_thread_and_restore_the_count():
+    import numba
+
+    seen = []
+
+    def f(v):
+        seen.append(numba.get_num_threads())
+        return float(np.sum(v**2))
+
+    before = numba.get_num_threads()
+    check_gradient(f, np.array([1.0, 2.0]), np.array([2.0, 4.0]))
+    assert set(seen) == {1} and numba.get_num_threads() == before
+    seen.clear()
+    check_gradient(f, np.array([1.0, 2.0]), np.array([2.0, 4.0]), threads=None)
+    assert set(seen) == {before}
+    assert "threads" in str(inspect.signature(gradcheck))
