@@ -353,12 +353,21 @@ def maxpool_forward(x, window, stride, y, argmax):
             for ow in range(ow_):
                 base = oh * stride[0] * w_ + ow * stride[1]
                 best, where = xf[base], base
+                total = best
                 for k in range(1, off.shape[0]):
                     p = base + off[k]
                     v = xf[p]
-                    better = v > best or v != v  # strict: the first maximum wins ties
+                    total += v
+                    better = v > best  # strict: the first maximum wins ties
                     where = p if better else where
                     best = v if better else best
+                # a NaN makes the sum NaN (so can inf - inf: the rescan then finds no NaN and
+                # keeps the maximum). Testing v != v in the loop above cost 60 % (0.18 -> 0.29 ms
+                # for 64 x 6 planes of 28 x 28, one thread); the sum costs 12 %.
+                if total != total:
+                    for k in range(off.shape[0]):
+                        if xf[base + off[k]] != xf[base + off[k]]:
+                            best, where = xf[base + off[k]], base + off[k]
                 yr[ow] = best
                 ar[ow] = where
 

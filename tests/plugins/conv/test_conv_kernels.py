@@ -322,6 +322,15 @@ def test_maxpool_propagates_nan_from_any_window_position(on, dtype):
         assert not np.isnan(y[0, 0, 1]) and not np.isnan(y[0, 1, 0]), pos
         assert argmax[0, 0, 0] == (pos // 3) * 6 + pos % 3, pos
         assert argmax[0, 1, 1] == (2 + pos // 3) * 6 + 3 + pos % 3, pos
+    # +inf and -inf in one window (their sum is NaN, as with a NaN): the maximum is +inf
+    x = np.zeros((1,) + size, dtype)
+    x[0, 0, 1], x[0, 1, 2] = np.inf, -np.inf
+    y, argmax = np.empty((1, 2, 2), dtype), np.empty((1, 2, 2), np.int32)
+    if on == "cpu":
+        cpu_kernels.maxpool_forward(x, window, stride, y, argmax)
+    else:
+        y, argmax = _on_cuda(cuda_kernels.maxpool_forward, x, window, stride, y, argmax)[-2:]
+    assert y[0, 0, 0] == np.inf and argmax[0, 0, 0] == 1
 
 
 # -- linters ---------------------------------------------------------------------------------
