@@ -7,10 +7,13 @@ every descendant's, for a composite layer) with float64 central differences of t
 so a layer that accumulates into ``grads`` instead of overwriting them fails.
 
 Every coordinate of an array of up to ``max_coords`` (default 2048) elements is checked; larger
-arrays are checked on ``SAMPLED`` random coordinates and ``SAMPLED`` random unit directions.
-Detection bound there: a single wrong coordinate among n is caught with probability about
-``SAMPLED / n``; an error vector e in a gradient g with ``|e| >= rtol * |g|`` makes each random
-direction fail with probability about 0.3, so 30 directions miss it with probability below 1e-4.
+arrays are checked on ``SAMPLED`` (30) random coordinates and 30 random unit directions.
+Detection bound there, for a wrong gradient g + e (true gradient g; norms over the array, atol
+aside): a random direction fails with probability about ``(2 / pi) atan(|e| / (rtol |g|))`` for
+e orthogonal to g (more for e along g), so the 30 directions catch |e| >= 2 rtol |g| with
+probability 1 - 1e-16 and |e| = 0.1 rtol |g| with probability 0.86. A smaller error confined
+to k of n coordinates (a wrong corner where the gradient is tiny) is left to the sampled
+coordinates, which catch it with probability about ``1 - (1 - k/n)^30``.
 
 Kinks. A stencil whose central difference disagrees with the analytic gradient is skipped only
 when the function really has a kink there: the one-sided slopes just outside the stencil

@@ -168,3 +168,30 @@ def test_checks_run_numba_kernels_on_one_thread_and_restore_the_count():
     check_gradient(f, np.array([1.0, 2.0]), np.array([2.0, 4.0]), threads=None)
     assert set(seen) == {before}
     assert "threads" in str(inspect.signature(gradcheck))
+
+
+def test_large_arrays_the_stated_detection_bound_holds():
+    """Above max_coords: an error of 2 rtol |g| spread over every coordinate is always caught; a
+    1.5x error in one coordinate of 500 where the gradient is tiny (|e| = 1.4e-3 rtol |g|)
+    mostly only when that coordinate is sampled (6 %), rarely by a direction (3 %)."""
+    rng = np.random.default_rng(6)
+    x0 = rng.uniform(1, 2, 500)
+    g = 2 * x0  # gradient of sum(x^2)
+    e = rng.standard_normal(500)
+    e *= 2e-4 * np.linalg.norm(g) / np.linalg.norm(e)  # |e| = 2 rtol |g|
+    for seed in range(5):
+        with pytest.raises(GradcheckError):
+            check_gradient(lambda v: float(np.sum(v**2)), x0, g + e, max_coords=100, seed=seed)
+    x0[123] = 1e-5
+    g = 2 * x0
+    corner = g.copy()
+    corner[123] *= 1.5
+    caught = 0
+    for seed in range(40):
+        try:
+            check_gradient(lambda v: float(np.sum(v**2)), x0, corner, max_coords=100, seed=seed)
+        except GradcheckError:
+            caught += 1
+    assert 1 <= caught <= 12  # about 9 % of 40 seeds; 0 or > 12 would contradict the bound
+    with pytest.raises(GradcheckError, match=r"\[123\]"):  # every coordinate, below max_coords
+        check_gradient(lambda v: float(np.sum(v**2)), x0, corner)
