@@ -144,7 +144,7 @@ def _host(layer, a):
     return np.array(layer.dev.to_host(a) if layer.dev is not None else a, dtype=np.float64)
 
 
-def parameters(layer):
+def _owned_params(layer):
     """{key: (owning layer, param key)} for the layer's parameters and every descendant's;
     a descendant's key is its path below ``layer``, e.g. ``conv2d0/w``."""
     out = {key: (layer, key) for key in layer.grads}
@@ -185,7 +185,7 @@ def gradcheck(layer, x, *, seed=0, eps=1e-6, rtol=1e-4, atol=1e-7, train=False,
     # must leave no trace in the second call's results
     layer.backward(cache, dev.to_device(2.0 * rng.standard_normal(r.shape) + 1.0))
     dx = layer.backward(cache, dev.to_device(r))
-    owned = parameters(layer)
+    owned = _owned_params(layer)
     analytic = {}
     if wrt_input:
         if dx is None:
@@ -394,4 +394,5 @@ def random_array(rng, shape, low=-2.0, high=2.0):
 
 
 __all__ = ["ShapeError", "GradcheckError", "GradcheckReport", "build_layer", "check_gradient",
-           "gradcheck", "gradcheck_loss", "numba_threads", "gradcheck_network", "shapes", "arrays", "random_array"]
+           "gradcheck", "gradcheck_loss", "gradcheck_network", "numba_threads", "shapes",
+           "arrays", "random_array"]

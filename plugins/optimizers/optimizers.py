@@ -138,8 +138,9 @@ class AdaptiveGains(FusedOptimizer):
         v <- momentum * v + gain * g; p <- p - lr * v   (momentum > 0, PyTorch-style velocity)
 
     Works best full-batch or with large batches (sign flips from sampling noise shrink gains).
-    No PyTorch counterpart; tested against steps worked by hand. Spec keys: ``lr`` (0.01), ``increase`` (0.05), ``decrease`` (0.95), ``min_gain`` (0.1),
-    ``max_gain`` (10), ``momentum`` (0). Slots: ``gain``, ``prev_grad`` (+ ``velocity``).
+    No PyTorch counterpart; tested against steps worked by hand. Spec keys: ``lr`` (0.01),
+    ``increase`` (0.05), ``decrease`` (0.95), ``min_gain`` (0.1), ``max_gain`` (10),
+    ``momentum`` (0). Slots: ``gain``, ``prev_grad`` (+ ``velocity``).
     """
 
     name = "adaptive_gains"

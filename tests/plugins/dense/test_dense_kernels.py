@@ -257,8 +257,8 @@ def _run(module, name, *args):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("module", [cpu_kernels, pytest.param(cuda_kernels, marks=pytest.mark.cuda)],
-                         ids=["cpu", "cuda"])
+@pytest.mark.parametrize("module", [
+    cpu_kernels, pytest.param(cuda_kernels, marks=pytest.mark.cuda)], ids=["cpu", "cuda"])
 def test_relu_propagates_nan(module, dtype):
     """PyTorch's relu: NaN in, NaN out (mapping it to 0 would hide a divergence); backward
     passes dy on where the output is NaN (threshold_backward tests y <= 0)."""
