@@ -282,8 +282,9 @@ def _compare(f, base, grad, key, owner, rng, eps, rtol, atol, max_coords, report
             continue
         raise GradcheckError(
             f"{owner!r}: gradient of '{key}' {where} is {analytic:.10g} but central "
-            f"differences give {numeric:.10g} (no kink there: the one-sided differences agree; "
-            f"{report.checked} stencils agreed before this one)")
+            f"differences give {numeric:.10g}, and no kink explains it ({report.checked} "
+            f"stencils agreed before this one; where f bends sharply but smoothly, pass a "
+            f"smaller eps)")
 
 
 def _is_kink(f, base, d, h, f0, fp, fm):
