@@ -341,7 +341,8 @@ def _window_offsets(window, width):
 
 @njit(parallel=True, cache=True)
 def maxpool_forward(x, window, stride, y, argmax):
-    """y = window maxima; argmax = flat index (h*W + w) in its plane of the first maximum."""
+    """y = window maxima; argmax = flat index (h*W + w) in its plane of the first maximum, or
+    of the last NaN: a NaN anywhere in a window is its maximum (PyTorch's rule)."""
     m_, h_, w_ = x.shape
     oh_, ow_ = y.shape[1], y.shape[2]
     off = _window_offsets(window, w_)
@@ -352,12 +353,21 @@ def maxpool_forward(x, window, stride, y, argmax):
             for ow in range(ow_):
                 base = oh * stride[0] * w_ + ow * stride[1]
                 best, where = xf[base], base
+                total = best
                 for k in range(1, off.shape[0]):
                     p = base + off[k]
                     v = xf[p]
+                    total += v
                     better = v > best  # strict: the first maximum wins ties
                     where = p if better else where
                     best = v if better else best
+                # a NaN makes the sum NaN (so can inf - inf: the rescan then finds no NaN and
+                # keeps the maximum). Testing v != v in the loop above cost 60 % (0.18 -> 0.29 ms
+                # for 64 x 6 planes of 28 x 28, one thread); the sum costs 12 %.
+                if total != total:
+                    for k in range(off.shape[0]):
+                        if xf[base + off[k]] != xf[base + off[k]]:
+                            best, where = xf[base + off[k]], base + off[k]
                 yr[ow] = best
                 ar[ow] = where
 

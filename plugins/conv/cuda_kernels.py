@@ -228,7 +228,7 @@ def _maxpool_forward_kernel(x, window, stride, y, argmax):
         for a in range(window[0]):
             for b in range(window[1]):
                 v = x[m, h0 + a, w0 + b]
-                if v > best:
+                if v > best or v != v:  # a NaN is the maximum, as on the CPU
                     best = v
                     where = (h0 + a) * w_ + w0 + b
         y[m, oh, ow] = best

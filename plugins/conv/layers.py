@@ -104,8 +104,10 @@ class Conv(Layer):
         self.declare("w", (self.filters, channels) + self.kernel, self.init,
                      fan_in=channels * fan, fan_out=self.filters * fan, unit_axis=0)
         if self.use_bias:
+            # no unit axis: b holds no incoming weights, so max-norm leaves it alone (with
+            # unit_axis=0 each bias was clipped to |b| <= max_norm as a one-element "unit")
             self.declare("b", (self.filters,), self.bias_init,
-                         fan_in=channels * fan, fan_out=self.filters * fan, unit_axis=0)
+                         fan_in=channels * fan, fan_out=self.filters * fan)
         return self.output_shape
 
     def forward(self, x, *, train=False):

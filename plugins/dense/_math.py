@@ -42,12 +42,15 @@ def lecun_tanh_grad(y, dy):
 
 
 def relu(z):
-    return z if z > 0 else 0.0
+    # written so that NaN fails the test and propagates, as in PyTorch (z > 0 would map it to 0
+    # and hide a divergence)
+    return 0.0 if z <= 0 else z
 
 
 def relu_grad(y, dy):
-    # y > 0 exactly when x > 0, so the output suffices
-    return dy if y > 0 else 0.0
+    # y > 0 exactly when x > 0, so the output suffices; a NaN output passes dy on (PyTorch's
+    # threshold_backward)
+    return 0.0 if y <= 0 else dy
 
 
 def dropout(x, u, keep):

@@ -85,14 +85,14 @@ def lecun_tanh_backward(y, dy, dx):
 
 @njit(cache=True)
 def relu_forward(x, y):
-    """y = max(x, 0)."""
+    """y = max(x, 0); NaN stays NaN."""
     for i in range(x.shape[0]):
         y[i] = _relu(x[i])
 
 
 @njit(cache=True)
 def relu_backward(y, dy, dx):
-    """dx = dy where y > 0, else 0."""
+    """dx = dy where y > 0 or y is NaN, else 0."""
     for i in range(y.shape[0]):
         dx[i] = _relu_grad(y[i], dy[i])
 

@@ -89,29 +89,31 @@ def rprop_update(params, grads, prev_grad, step, eta_plus, eta_minus, step_min, 
 
 
 @_jit
-def rmsprop_update(params, grads, square_avg, lr, alpha, eps, weight_decay):
+def rmsprop_update(params, grads, square_avg, lr, alpha, one_minus_alpha, eps, weight_decay):
     """PyTorch RMSprop without momentum; square_avg updated in place."""
     for i in range(params.shape[0]):
         params[i], square_avg[i], _ = _rmsprop(params[i], grads[i], square_avg[i], 0.0, lr,
-                                               alpha, eps, weight_decay, 0.0)
+                                               alpha, one_minus_alpha, eps, weight_decay, 0.0)
 
 
 @_jit
-def rmsprop_momentum_update(params, grads, square_avg, velocity, lr, alpha, eps, weight_decay,
-                            momentum):
+def rmsprop_momentum_update(params, grads, square_avg, velocity, lr, alpha, one_minus_alpha, eps,
+                            weight_decay, momentum):
     """PyTorch RMSprop with momentum; square_avg and velocity updated in place."""
     for i in range(params.shape[0]):
         params[i], square_avg[i], velocity[i] = _rmsprop(
-            params[i], grads[i], square_avg[i], velocity[i], lr, alpha, eps, weight_decay,
-            momentum)
+            params[i], grads[i], square_avg[i], velocity[i], lr, alpha, one_minus_alpha, eps,
+            weight_decay, momentum)
 
 
 @_jit
-def adam_update(params, grads, m, v, beta1, beta2, eps, weight_decay, step_size, bias2_sqrt):
+def adam_update(params, grads, m, v, beta1, one_minus_beta1, beta2, one_minus_beta2, eps,
+                weight_decay, step_size, bias2_sqrt):
     """PyTorch Adam; step_size = lr / (1 - beta1**t), bias2_sqrt = sqrt(1 - beta2**t)."""
     for i in range(params.shape[0]):
-        params[i], m[i], v[i] = _adam(params[i], grads[i], m[i], v[i], beta1, beta2, eps,
-                                      weight_decay, step_size, bias2_sqrt)
+        params[i], m[i], v[i] = _adam(params[i], grads[i], m[i], v[i], beta1, one_minus_beta1,
+                                      beta2, one_minus_beta2, eps, weight_decay, step_size,
+                                      bias2_sqrt)
 
 
 @_jit

@@ -116,53 +116,57 @@ def rprop_update(params, grads, prev_grad, step, eta_plus, eta_minus, step_min, 
 
 
 @cuda.jit
-def _rmsprop_update_kernel(params, grads, square_avg, lr, alpha, eps, weight_decay):
+def _rmsprop_update_kernel(params, grads, square_avg, lr, alpha, one_minus_alpha, eps,
+                           weight_decay):
     start, stride = cuda.grid(1), cuda.gridsize(1)
     for i in range(start, params.shape[0], stride):
-        p, sq, _ = _rmsprop(params[i], grads[i], square_avg[i], 0.0, lr, alpha, eps,
-                            weight_decay, 0.0)
+        p, sq, _ = _rmsprop(params[i], grads[i], square_avg[i], 0.0, lr, alpha, one_minus_alpha,
+                            eps, weight_decay, 0.0)
         params[i] = p
         square_avg[i] = sq
 
 
-def rmsprop_update(params, grads, square_avg, lr, alpha, eps, weight_decay):
+def rmsprop_update(params, grads, square_avg, lr, alpha, one_minus_alpha, eps, weight_decay):
     _rmsprop_update_kernel[device.launch_1d(params.shape[0])](
-        params, grads, square_avg, lr, alpha, eps, weight_decay)
+        params, grads, square_avg, lr, alpha, one_minus_alpha, eps, weight_decay)
 
 
 @cuda.jit
-def _rmsprop_momentum_update_kernel(params, grads, square_avg, velocity, lr, alpha, eps,
-                                    weight_decay, momentum):
+def _rmsprop_momentum_update_kernel(params, grads, square_avg, velocity, lr, alpha,
+                                    one_minus_alpha, eps, weight_decay, momentum):
     start, stride = cuda.grid(1), cuda.gridsize(1)
     for i in range(start, params.shape[0], stride):
-        p, sq, vel = _rmsprop(params[i], grads[i], square_avg[i], velocity[i], lr, alpha, eps,
-                              weight_decay, momentum)
+        p, sq, vel = _rmsprop(params[i], grads[i], square_avg[i], velocity[i], lr, alpha,
+                              one_minus_alpha, eps, weight_decay, momentum)
         params[i] = p
         square_avg[i] = sq
         velocity[i] = vel
 
 
-def rmsprop_momentum_update(params, grads, square_avg, velocity, lr, alpha, eps, weight_decay,
-                            momentum):
+def rmsprop_momentum_update(params, grads, square_avg, velocity, lr, alpha, one_minus_alpha, eps,
+                            weight_decay, momentum):
     _rmsprop_momentum_update_kernel[device.launch_1d(params.shape[0])](
-        params, grads, square_avg, velocity, lr, alpha, eps, weight_decay, momentum)
+        params, grads, square_avg, velocity, lr, alpha, one_minus_alpha, eps, weight_decay,
+        momentum)
 
 
 @cuda.jit
-def _adam_update_kernel(params, grads, m, v, beta1, beta2, eps, weight_decay, step_size,
-                        bias2_sqrt):
+def _adam_update_kernel(params, grads, m, v, beta1, one_minus_beta1, beta2, one_minus_beta2, eps,
+                        weight_decay, step_size, bias2_sqrt):
     start, stride = cuda.grid(1), cuda.gridsize(1)
     for i in range(start, params.shape[0], stride):
-        p, mi, vi = _adam(params[i], grads[i], m[i], v[i], beta1, beta2, eps, weight_decay,
-                          step_size, bias2_sqrt)
+        p, mi, vi = _adam(params[i], grads[i], m[i], v[i], beta1, one_minus_beta1, beta2,
+                          one_minus_beta2, eps, weight_decay, step_size, bias2_sqrt)
         params[i] = p
         m[i] = mi
         v[i] = vi
 
 
-def adam_update(params, grads, m, v, beta1, beta2, eps, weight_decay, step_size, bias2_sqrt):
+def adam_update(params, grads, m, v, beta1, one_minus_beta1, beta2, one_minus_beta2, eps,
+                weight_decay, step_size, bias2_sqrt):
     _adam_update_kernel[device.launch_1d(params.shape[0])](
-        params, grads, m, v, beta1, beta2, eps, weight_decay, step_size, bias2_sqrt)
+        params, grads, m, v, beta1, one_minus_beta1, beta2, one_minus_beta2, eps, weight_decay,
+        step_size, bias2_sqrt)
 
 
 @cuda.jit

@@ -69,6 +69,9 @@ class SGD(FusedOptimizer):
     ``weight_decay`` (L2 added to the gradient, 0), ``momentum_start`` (0.5),
     ``momentum_ramp`` (steps, 0). Slots: ``velocity`` only when momentum is used; plain SGD
     keeps no state and runs the stateless ``sgd_update`` kernel.
+
+    Differences from ``torch.optim.SGD`` (tested against it where PyTorch is installed): no
+    ``dampening`` (always 0); the momentum ramp is ours.
     """
 
     name = "sgd"
@@ -135,8 +138,9 @@ class AdaptiveGains(FusedOptimizer):
         v <- momentum * v + gain * g; p <- p - lr * v   (momentum > 0, PyTorch-style velocity)
 
     Works best full-batch or with large batches (sign flips from sampling noise shrink gains).
-    Spec keys: ``lr`` (0.01), ``increase`` (0.05), ``decrease`` (0.95), ``min_gain`` (0.1),
-    ``max_gain`` (10), ``momentum`` (0). Slots: ``gain``, ``prev_grad`` (+ ``velocity``).
+    No PyTorch counterpart; tested against steps worked by hand. Spec keys: ``lr`` (0.01),
+    ``increase`` (0.05), ``decrease`` (0.95), ``min_gain`` (0.1), ``max_gain`` (10),
+    ``momentum`` (0). Slots: ``gain``, ``prev_grad`` (+ ``velocity``).
     """
 
     name = "adaptive_gains"
@@ -189,6 +193,10 @@ class Rprop(FusedOptimizer):
     sets the initial step sizes (at ``setup``); later changes of lr have no effect.
     Spec keys: ``lr`` (initial step, 0.01), ``eta_plus`` (1.2), ``eta_minus`` (0.5),
     ``step_min`` (1e-6), ``step_max`` (50). Slots: ``prev_grad``, ``step``.
+
+    Differences from ``torch.optim.Rprop`` (``etas = (eta_minus, eta_plus)``, ``step_sizes =
+    (step_min, step_max)``): lr must lie in [step_min, step_max] (PyTorch clamps it at the first
+    step without a word); the step sizes start at lr at ``setup``, PyTorch's at the first step.
     """
 
     name = "rprop"
@@ -227,6 +235,9 @@ class RMSprop(FusedOptimizer):
 
     Spec keys: ``lr`` (0.01), ``alpha`` (0.99), ``eps`` (1e-8), ``momentum`` (0),
     ``weight_decay`` (0). Slots: ``square_avg`` (+ ``velocity``).
+
+    eps is added after the square root, as in PyTorch (Keras 1 and the lecture slides differ:
+    under the root). Differences from ``torch.optim.RMSprop``: no ``centered`` variant.
     """
 
     name = "rmsprop"
@@ -244,7 +255,8 @@ class RMSprop(FusedOptimizer):
 
     def step(self):
         f, s = self.f, self.state
-        hyper = (f(self.lr), f(self.alpha), f(self.eps), f(self.weight_decay))
+        hyper = (f(self.lr), f(self.alpha), f(1.0 - self.alpha), f(self.eps),
+                 f(self.weight_decay))
         if self.momentum > 0:
             self.k.rmsprop_momentum_update(self.params, self.grads, s["square_avg"],
                                            s["velocity"], *hyper, f(self.momentum))
@@ -265,6 +277,10 @@ class Adam(FusedOptimizer):
     The step count t is ``iterations`` (scalar state, saved in checkpoints).
     Spec keys: ``lr`` (1e-3), ``beta1`` (0.9), ``beta2`` (0.999), ``eps`` (1e-8),
     ``weight_decay`` (0). Slots: ``m``, ``v``.
+
+    eps is added to sqrt(v_hat), outside the root, as in the paper and PyTorch. Differences from
+    ``torch.optim.Adam`` (``betas = (beta1, beta2)``): no ``amsgrad``; ``weight_decay`` is
+    PyTorch Adam's L2 term, not AdamW's decoupled decay.
     """
 
     name = "adam"
@@ -285,8 +301,9 @@ class Adam(FusedOptimizer):
         t = self.iterations + 1
         step_size = self.lr / (1.0 - self.beta1**t)  # PyTorch's arrangement of the corrections
         bias2_sqrt = math.sqrt(1.0 - self.beta2**t)
-        self.k.adam_update(self.params, self.grads, s["m"], s["v"], f(self.beta1), f(self.beta2),
-                           f(self.eps), f(self.weight_decay), f(step_size), f(bias2_sqrt))
+        self.k.adam_update(self.params, self.grads, s["m"], s["v"], f(self.beta1),
+                           f(1.0 - self.beta1), f(self.beta2), f(1.0 - self.beta2), f(self.eps),
+                           f(self.weight_decay), f(step_size), f(bias2_sqrt))
         self.iterations = t
 
 
@@ -300,6 +317,9 @@ class Adagrad(FusedOptimizer):
 
     Spec keys: ``lr`` (0.01), ``lr_decay`` (0), ``weight_decay`` (0),
     ``initial_accumulator_value`` (0), ``eps`` (1e-10). Slot: ``sum_sq``.
+
+    eps is added after the square root, as in PyTorch (the paper has none). Same arguments and
+    defaults as ``torch.optim.Adagrad``; no intentional difference.
     """
 
     name = "adagrad"

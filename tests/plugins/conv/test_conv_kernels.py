@@ -220,54 +220,63 @@ def _on_cuda(fn, *args):
 CUDA_GEOMETRIES = [GEOMETRIES[1], GEOMETRIES[3], GEOMETRIES[4]]
 
 
+# float64 for the gradient checks, float32 because training runs in it (atomics and sums in
+# another order: TOL's float32 tolerances)
 @pytest.mark.cuda
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("mode", MODES)
-def test_cuda_pad_matches_cpu(mode):
+def test_cuda_pad_matches_cpu(mode, dtype):
     rng = np.random.default_rng(7)
-    x = rng.standard_normal((2, 2, 2, 3, 4))
+    x = rng.standard_normal((2, 2, 2, 3, 4)).astype(dtype)
     pads = ((1, 1), (2, 1), (1, 3))
     xp, lo = _padded(x, pads, mode)
     m = _math.PADDING_MODES[mode]
     got = _on_cuda(cuda_kernels.pad_forward, x, lo, m, np.empty_like(xp))[-1]
     np.testing.assert_array_equal(got, xp)
-    g = rng.standard_normal(xp.shape)
+    g = rng.standard_normal(xp.shape).astype(dtype)
     dx = np.empty_like(x)
     cpu_kernels.pad_backward(g, lo, m, dx)
     got = _on_cuda(cuda_kernels.pad_backward, g, lo, m, np.full_like(x, np.nan))[-1]
-    np.testing.assert_allclose(got, dx, rtol=1e-12, atol=1e-12)
+    assert got.dtype == dtype
+    np.testing.assert_allclose(got, dx, **TOL[dtype])
 
 
 @pytest.mark.cuda
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("geometry", CUDA_GEOMETRIES, ids=_geometry_id)
-def test_cuda_conv_matches_cpu(geometry):
-    x, w, b = _case(geometry, np.float64)
+def test_cuda_conv_matches_cpu(geometry, dtype):
+    tol = TOL[dtype]
+    x, w, b = _case(geometry, dtype)
     stride, dilation, pads = geometry[3:]
     xp, _ = _padded(x, pads, "zeros")
     shape = _out_shape(xp, w, stride, dilation)
-    y = np.empty(shape)
+    y = np.empty(shape, dtype)
     cpu_kernels.conv_forward(xp, w, b, stride, dilation, y)
-    got = _on_cuda(cuda_kernels.conv_forward, xp, w, b, stride, dilation, np.empty(shape))[-1]
-    np.testing.assert_allclose(got, y, rtol=1e-12, atol=1e-12)
-    g = np.random.default_rng(8).standard_normal(shape)
+    got = _on_cuda(cuda_kernels.conv_forward, xp, w, b, stride, dilation,
+                   np.empty(shape, dtype))[-1]
+    np.testing.assert_allclose(got, y, **tol)
+    g = np.random.default_rng(8).standard_normal(shape).astype(dtype)
     dw, db, dxp = np.empty_like(w), np.empty_like(b), np.empty_like(xp)
     cpu_kernels.conv_backward(xp, g, w, stride, dilation, dw, db, dxp)
     got = _on_cuda(cuda_kernels.conv_backward, xp, g, w, stride, dilation, np.empty_like(w),
                    np.empty_like(b), np.empty_like(xp))
     for mine, theirs in zip(got[-3:], (dw, db, dxp)):
-        np.testing.assert_allclose(mine, theirs, rtol=1e-12, atol=1e-12)
+        assert mine.dtype == dtype
+        np.testing.assert_allclose(mine, theirs, **tol)
     got = _on_cuda(cuda_kernels.conv_backward, xp, g, w, stride, dilation, np.empty_like(w),
-                   np.empty_like(b), np.empty((0,) * 5))
-    np.testing.assert_allclose(got[-3], dw, rtol=1e-12, atol=1e-12)
+                   np.empty_like(b), np.empty((0,) * 5, dtype))
+    np.testing.assert_allclose(got[-3], dw, **tol)
 
 
 @pytest.mark.cuda
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("window,stride,size", POOLS[:3])
-def test_cuda_pooling_matches_cpu(window, stride, size):
+def test_cuda_pooling_matches_cpu(window, stride, size, dtype):
     rng = np.random.default_rng(9)
-    x = rng.integers(0, 3, (2,) + size).astype(np.float64)
+    x = rng.integers(0, 3, (2,) + size).astype(dtype)  # ties: the first maximum on both
     out = ((size[0] - window[0]) // stride[0] + 1, (size[1] - window[1]) // stride[1] + 1)
-    dy = rng.standard_normal((2,) + out)
-    y, argmax = np.empty((2,) + out), np.empty((2,) + out, np.int32)
+    dy = rng.standard_normal((2,) + out).astype(dtype)
+    y, argmax = np.empty((2,) + out, dtype), np.empty((2,) + out, np.int32)
     cpu_kernels.maxpool_forward(x, window, stride, y, argmax)
     got_y, got_arg = _on_cuda(cuda_kernels.maxpool_forward, x, window, stride, np.empty_like(y),
                               np.empty_like(argmax))[-2:]
@@ -276,13 +285,14 @@ def test_cuda_pooling_matches_cpu(window, stride, size):
     dx = np.empty_like(x)
     cpu_kernels.maxpool_backward(dy, argmax, window, stride, dx)
     got = _on_cuda(cuda_kernels.maxpool_backward, dy, argmax, window, stride, np.empty_like(x))
-    np.testing.assert_allclose(got[-1], dx, rtol=1e-12)
+    np.testing.assert_allclose(got[-1], dx, **TOL[dtype])
     cpu_kernels.meanpool_forward(x, window, stride, y)
     got = _on_cuda(cuda_kernels.meanpool_forward, x, window, stride, np.empty_like(y))
-    np.testing.assert_allclose(got[-1], y, rtol=1e-12)
+    np.testing.assert_allclose(got[-1], y, **TOL[dtype])
     cpu_kernels.meanpool_backward(dy, window, stride, dx)
     got = _on_cuda(cuda_kernels.meanpool_backward, dy, window, stride, np.empty_like(x))
-    np.testing.assert_allclose(got[-1], dx, rtol=1e-12)
+    assert got[-1].dtype == dtype
+    np.testing.assert_allclose(got[-1], dx, **TOL[dtype])
 
 
 @pytest.mark.cuda
@@ -290,6 +300,37 @@ def test_cuda_add_matches_cpu():
     a, b = np.arange(21.0), np.linspace(0, 1, 21)
     got = _on_cuda(cuda_kernels.add, a, b, np.empty(21))[-1]
     np.testing.assert_array_equal(got, a + b)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("on", ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)])
+def test_maxpool_propagates_nan_from_any_window_position(on, dtype):
+    """A NaN anywhere in a window is the window's maximum (PyTorch): before, only a NaN in the
+    first position came through. Its gradient goes to the (last) NaN."""
+    window, stride, size = (2, 3), (2, 3), (4, 6)  # 2 x 2 windows of 6 elements
+    for pos in range(6):
+        x = np.random.default_rng(pos).standard_normal((1,) + size).astype(dtype)
+        x[0, pos // 3, pos % 3] = np.nan  # window (0, 0), position pos
+        x[0, 2 + pos // 3, 3 + pos % 3] = np.nan  # window (1, 1)
+        y, argmax = np.empty((1, 2, 2), dtype), np.empty((1, 2, 2), np.int32)
+        args = (x, window, stride, y, argmax)
+        if on == "cpu":
+            cpu_kernels.maxpool_forward(*args)
+        else:
+            y, argmax = _on_cuda(cuda_kernels.maxpool_forward, *args)[-2:]
+        assert np.isnan(y[0, 0, 0]) and np.isnan(y[0, 1, 1]), pos
+        assert not np.isnan(y[0, 0, 1]) and not np.isnan(y[0, 1, 0]), pos
+        assert argmax[0, 0, 0] == (pos // 3) * 6 + pos % 3, pos
+        assert argmax[0, 1, 1] == (2 + pos // 3) * 6 + 3 + pos % 3, pos
+    # +inf and -inf in one window (their sum is NaN, as with a NaN): the maximum is +inf
+    x = np.zeros((1,) + size, dtype)
+    x[0, 0, 1], x[0, 1, 2] = np.inf, -np.inf
+    y, argmax = np.empty((1, 2, 2), dtype), np.empty((1, 2, 2), np.int32)
+    if on == "cpu":
+        cpu_kernels.maxpool_forward(x, window, stride, y, argmax)
+    else:
+        y, argmax = _on_cuda(cuda_kernels.maxpool_forward, x, window, stride, y, argmax)[-2:]
+    assert y[0, 0, 0] == np.inf and argmax[0, 0, 0] == 1
 
 
 # -- linters ---------------------------------------------------------------------------------

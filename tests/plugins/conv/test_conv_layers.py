@@ -247,6 +247,19 @@ def test_residual_as_first_layer_returns_no_input_gradient_but_fills_its_childre
     assert set(net.named_params()) == {"residual0/conv2d0", "residual0/projection"}
 
 
+@pytest.mark.parametrize("name, shape", [("conv1d", (2, 5)), ("conv2d", (2, 5, 5)),
+                                         ("conv3d", (2, 3, 3, 3))])
+def test_conv_bias_has_no_unit_axis_so_max_norm_leaves_it_alone(name, shape):
+    """Max-norm rescales each unit's incoming weights (the filter, unit_axis 0); with unit_axis
+    0 on the bias, every bias was clipped to |b| <= max_norm as a one-element unit."""
+    decls = {d.key: d for d in build_layer(name, shape, filters=3, kernel=2).declarations()}
+    assert decls["w"].unit_axis == 0
+    assert decls["b"].unit_axis is None
+    assert not decls["b"].decay  # and no weight decay, as for dense biases
+    dense = {d.key: d for d in build_layer("dense", (4,), units=3).declarations()}
+    assert (dense["w"].unit_axis, dense["b"].unit_axis) == (1, None)
+
+
 # -- CPU vs CUDA (simulator) --------------------------------------------------------------------
 @pytest.mark.cuda
 @pytest.mark.parametrize("name,kwargs,shape", [
@@ -258,12 +271,14 @@ def test_residual_as_first_layer_returns_no_input_gradient_but_fills_its_childre
     ("residual", dict(layers=[{"type": "conv2d", "filters": 2, "kernel": 1}]), (1, 2, 3)),
 ])
 def test_cuda_layers_match_cpu(name, kwargs, shape):
-    x = np.random.default_rng(7).standard_normal((2,) + shape)
-    out = {}
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((2,) + shape)
+    out, dy = {}, None
     for dev in ("cpu", "cuda"):
         built = build_layer(name, shape, device=dev, **kwargs)
         y, cache = built.forward(built.dev.to_device(x))
-        dy = np.ones(y.shape)
+        if dy is None:  # random, not ones: an all-ones dy hides transposed or misrouted gradients
+            dy = rng.standard_normal(y.shape)
         dx = built.backward(cache, built.dev.to_device(dy))
         grads = {path + "." + k: built.dev.to_host(g).copy() for path, sub in walk([built])
                  for k, g in sub.grads.items()}

@@ -244,6 +244,32 @@ def test_kernel_cuda_matches_cpu(name, dtype, geometry, monkeypatch):
         np.testing.assert_allclose(got, args[i], rtol=rtol, atol=rtol * 0.1)
 
 
+def _run(module, name, *args):
+    """Call a kernel of either module on host arrays; host copies of the arrays afterwards."""
+    if module is cuda_kernels:
+        from numba import cuda
+
+        dev = [cuda.to_device(a) for a in args]
+        getattr(module, name)(*dev)
+        return [d.copy_to_host() for d in dev]
+    getattr(module, name)(*args)
+    return list(args)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("module", [
+    cpu_kernels, pytest.param(cuda_kernels, marks=pytest.mark.cuda)], ids=["cpu", "cuda"])
+def test_relu_propagates_nan(module, dtype):
+    """PyTorch's relu: NaN in, NaN out (mapping it to 0 would hide a divergence); backward
+    passes dy on where the output is NaN (threshold_backward tests y <= 0)."""
+    x = np.array([np.nan, -1.0, 0.0, 2.0, np.nan], dtype)
+    y = _run(module, "relu_forward", x, np.zeros_like(x))[1]
+    np.testing.assert_array_equal(y, np.array([np.nan, 0.0, 0.0, 2.0, np.nan], dtype))
+    dy = np.array([1.0, 2.0, 3.0, 4.0, np.nan], dtype)
+    dx = _run(module, "relu_backward", y, dy, np.zeros_like(x))[2]
+    np.testing.assert_array_equal(dx, np.array([1.0, 0.0, 0.0, 4.0, np.nan], dtype))
+
+
 # -- linters ---------------------------------------------------------------------------------
 def test_kernel_modules_export_same_names_and_parameters():
     cpu, gpu = _public(cpu_kernels), _public(cuda_kernels)

@@ -35,9 +35,9 @@ KERNELS = {
     "adaptive_gains_momentum_update": ([1.0, 0.0, 0.0],
                                        lambda t: (0.1, 0.3, 0.5, 0.2, 1.6, 0.7)),
     "rprop_update": ([0.0, 0.01], lambda t: (1.5, 0.4, 0.006, 0.013)),
-    "rmsprop_update": ([0.0], lambda t: (0.01, 0.9, 0.1, 0.3)),
-    "rmsprop_momentum_update": ([0.0, 0.0], lambda t: (0.01, 0.9, 0.1, 0.3, 0.8)),
-    "adam_update": ([0.0, 0.0], lambda t: (0.8, 0.9, 0.1, 0.3, 0.01 / (1 - 0.8**t),
+    "rmsprop_update": ([0.0], lambda t: (0.01, 0.9, 0.1, 0.1, 0.3)),
+    "rmsprop_momentum_update": ([0.0, 0.0], lambda t: (0.01, 0.9, 0.1, 0.1, 0.3, 0.8)),
+    "adam_update": ([0.0, 0.0], lambda t: (0.8, 0.2, 0.9, 0.1, 0.1, 0.3, 0.01 / (1 - 0.8**t),
                                            np.sqrt(1 - 0.9**t))),
     "adagrad_update": ([0.0], lambda t: (0.1 / (1 + (t - 1) * 0.5), 0.1, 0.3)),
     # init_samples 2: calls 1-2 run the slow-start kernel, calls 3-4 the adaptive one
@@ -111,3 +111,44 @@ def test_float32_kernels_do_float32_arithmetic(case):
     bodies = compiled_bodies(getattr(cpu_kernels, name), arrays + list(cast(scalars(3), np.float32)))
     uses_double = any(" double" in b or "fpext" in b for b in bodies)
     assert uses_double == (name == "vsgd_update")
+
+
+# -- float32 moving averages against a float64 reference ---------------------------------------
+def _moving_average_errors(name, kwargs, slots, dev_name, steps=30):
+    """Largest relative error of each slot, float32 run vs float64 reference from the same
+    float32 gradients. Gradients grow 10x every 10 steps, so g^2 >> v again and again."""
+    from engine.testing import build_optimizer
+
+    rng = np.random.default_rng(5)
+    opt = build_optimizer(name, rng.uniform(-1, 1, N).astype(np.float32),
+                          np.zeros(N, np.float32), device=dev_name, **kwargs)
+    ref = {slot: np.zeros(N) for slot in slots}
+    worst = dict.fromkeys(slots, 0.0)
+    for t in range(steps):
+        g = (rng.normal(size=N) * 10.0 ** (t // 10)).astype(np.float32)
+        opt.dev.copy_(opt.grads, g)
+        opt.step()
+        g64 = g.astype(np.float64)
+        for slot, (beta, square) in slots.items():
+            ref[slot] = beta * ref[slot] + (1 - beta) * (g64 * g64 if square else g64)
+            got = np.asarray(opt.dev.to_host(opt.state[slot]), np.float64)
+            err = np.abs(got - ref[slot]) / np.abs(ref[slot]).max()
+            worst[slot] = max(worst[slot], float(err.max()))
+    return worst
+
+
+MOVING_AVERAGES = [
+    ("adam", {"beta1": 0.9, "beta2": 0.9999}, {"m": (0.9, False), "v": (0.9999, True)}),
+    ("rmsprop", {"alpha": 0.9999}, {"square_avg": (0.9999, True)}),
+]
+
+
+@pytest.mark.parametrize("dev_name", ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)])
+@pytest.mark.parametrize("name, kwargs, slots", MOVING_AVERAGES, ids=["adam", "rmsprop"])
+def test_float32_moving_averages_stay_within_a_few_ulps(name, kwargs, slots, dev_name):
+    """beta * v + (1 - beta) * g^2 with 1 - beta in float32: 30 steps stay within 5e-7 of the
+    float64 value relative to the slot's scale (measured 3e-7; PyTorch ~1e-7). The old forms
+    g^2 + beta * (v - g^2) and g + beta * (m - g) were off by 4.8e-4 (v) and 7.9e-7 (m)."""
+    worst = _moving_average_errors(name, kwargs, slots, dev_name)
+    for slot, err in worst.items():
+        assert err < 5e-7, (slot, err)

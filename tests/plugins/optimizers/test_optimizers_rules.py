@@ -1,4 +1,6 @@
-"""Every optimizer against a plain NumPy reference of its documented update rule.
+"""Every optimizer against a plain NumPy reference of its documented update rule, against steps
+worked by hand from the published rule (which deliberately broken optimizers fail), and against
+torch.optim where PyTorch is installed.
 
 Where PyTorch has the same rule (SGD, RMSprop, Rprop, Adam, AdaGrad) the reference is written from
 PyTorch's documented algorithm (the pseudo-code on the torch.optim pages), including its defaults.
@@ -15,6 +17,7 @@ import pytest
 from engine import device
 from engine.plugins import registry
 from engine.testing import build_optimizer
+from plugins.optimizers.optimizers import Adagrad, Adam, AdaptiveGains, RMSprop, Rprop
 
 P0 = np.array([1.0, -2.0, 0.5])
 GRADS = [np.array([0.5, -1.0, 2.0]),  # signs per weight: (+ + -), (- + +), (+ + +)
@@ -236,8 +239,15 @@ def test_references_are_not_trivial():
         lrs = [kwargs["lr"] * s for s in LR_SCALE]
         steps = REFERENCES[name](P0.copy(), GRADS, lrs, **extra)
         assert not np.allclose(steps[0], P0), name
-    # Rprop's clamped case reaches both bounds: 0.01 * 0.4 -> 0.006 and 0.01 * 1.5^2 -> 0.013
-    ref_rprop(P0.copy(), GRADS, [0.01] * 3, 1.5, 0.4, 0.006, 0.013)
+    # Rprop's clamped case reaches both bounds. Weight 0 (+, +, -): steps 0.01, then 0.013
+    # (0.015 clamped to step_max), then a flip to 0.006 (0.0052 clamped to step_min) with no
+    # move; weight 1 (-, +, +): a flip at step 2 to 0.006 (0.004 clamped), no move, then 0.006
+    # kept; weight 2 (+, +, +): 0.01, 0.013, 0.013 (0.0195 clamped)
+    steps = ref_rprop(P0.copy(), GRADS, [0.01] * 3, 1.5, 0.4, 0.006, 0.013)
+    np.testing.assert_allclose(steps[2], P0 + [-0.01 - 0.013, 0.01 - 0.006, -0.01 - 0.013 - 0.013],
+                               rtol=1e-12)
+    got, opt = drive("rprop", CASES[11][1], GRADS, LR_SCALE, np.float64)
+    np.testing.assert_allclose(opt.state["step"], [0.006, 0.006, 0.013], rtol=1e-12)
 
 
 def test_sgd_hand_computed_momentum_and_nesterov():
@@ -381,3 +391,220 @@ def test_every_optimizer_is_registered_with_annotated_keys():
             if key != "self":
                 assert param.annotation in (float, int, bool, str), (name, key)
                 assert param.default is not inspect.Parameter.empty, (name, key)
+
+
+# -- steps worked by hand from the published rules ------------------------------------------
+# Small literal numbers chosen so that square roots come out round; each expected value is the
+# arithmetic of the rule written out, so a misread rule shared with the references above (which
+# are NumPy programs, not numbers) fails here. ``steps`` runs an optimizer (a registered name or
+# a class, so deliberately broken ones can be fed in) over literal gradients.
+def steps(optimizer, p0, grads, **kwargs):
+    p = np.array(p0, np.float64)
+    g = np.zeros_like(p)
+    opt = build_optimizer(optimizer, p, g, **kwargs)
+    out = []
+    for gk in grads:
+        g[:] = gk
+        opt.step()
+        out.append(p.copy())
+    return out, opt
+
+
+def check_adam_by_hand(optimizer="adam"):
+    # lr 0.1, beta1 0.5, beta2 0.75, eps 0.25 (large, so where it goes matters)
+    (p1, p2), _ = steps(optimizer, [1.0], [[2.0], [4.0]], lr=0.1, beta1=0.5, beta2=0.75,
+                        eps=0.25)
+    # t = 1, g = 2: m = 0.5 * 0 + 0.5 * 2 = 1, v = 0.75 * 0 + 0.25 * 4 = 1;
+    # m_hat = 1 / (1 - 0.5) = 2, v_hat = 1 / (1 - 0.75) = 4, sqrt 2;
+    # p = 1 - 0.1 * 2 / (2 + 0.25) = 1 - 0.2 / 2.25
+    np.testing.assert_allclose(p1, [1 - 0.2 / 2.25], rtol=1e-14)
+    # t = 2, g = 4: m = 0.5 * 1 + 0.5 * 4 = 2.5, v = 0.75 * 1 + 0.25 * 16 = 4.75;
+    # m_hat = 2.5 / (1 - 0.25) = 10/3, v_hat = 4.75 / (1 - 0.5625) = 76/7
+    np.testing.assert_allclose(p2, p1 - 0.1 * (10 / 3) / (np.sqrt(76 / 7) + 0.25), rtol=1e-14)
+    # weight decay 0.5 (L2 added to the gradient): p = 2, raw g = 1 -> g = 1 + 0.5 * 2 = 2, the
+    # same m, v as above: p = 2 - 0.2 / 2.25
+    (p1,), _ = steps(optimizer, [2.0], [[1.0]], lr=0.1, beta1=0.5, beta2=0.75, eps=0.25,
+                     weight_decay=0.5)
+    np.testing.assert_allclose(p1, [2 - 0.2 / 2.25], rtol=1e-14)
+
+
+def check_rmsprop_by_hand(optimizer="rmsprop"):
+    # lr 0.1, alpha 0.75, eps 0.5
+    (p1, p2), _ = steps(optimizer, [1.0], [[4.0], [2.0]], lr=0.1, alpha=0.75, eps=0.5)
+    # g = 4: a = 0.75 * 0 + 0.25 * 16 = 4, sqrt 2: p = 1 - 0.1 * 4 / (2 + 0.5) = 1 - 0.16
+    # g = 2: a = 0.75 * 4 + 0.25 * 4 = 4: p = 0.84 - 0.1 * 2 / 2.5 = 0.84 - 0.08
+    np.testing.assert_allclose([p1, p2], [[0.84], [0.76]], rtol=1e-14)
+    # momentum 0.5: b = 4 / 2.5 = 1.6, p = 1 - 0.16; b = 0.5 * 1.6 + 2 / 2.5 = 1.6, p = 0.84 - 0.16
+    (p1, p2), _ = steps(optimizer, [1.0], [[4.0], [2.0]], lr=0.1, alpha=0.75, eps=0.5,
+                        momentum=0.5)
+    np.testing.assert_allclose([p1, p2], [[0.84], [0.68]], rtol=1e-14)
+    # weight decay 0.5: p = 2, raw g = 3 -> g = 3 + 1 = 4, p = 2 - 0.16 = 1.84;
+    # raw g = 1.08 -> g = 1.08 + 0.92 = 2, p = 1.84 - 0.08
+    (p1, p2), _ = steps(optimizer, [2.0], [[3.0], [1.08]], lr=0.1, alpha=0.75, eps=0.5,
+                        weight_decay=0.5)
+    np.testing.assert_allclose([p1, p2], [[1.84], [1.76]], rtol=1e-14)
+
+
+def check_adagrad_by_hand(optimizer="adagrad"):
+    # lr 0.1, lr_decay 0.5, initial accumulator 7, eps 0.5
+    (p1, p2), _ = steps(optimizer, [1.0], [[3.0], [3.0]], lr=0.1, lr_decay=0.5,
+                        initial_accumulator_value=7.0, eps=0.5)
+    # t = 1: lr_t = 0.1, s = 7 + 9 = 16, p = 1 - 0.1 * 3 / (4 + 0.5) = 1 - 1/15
+    # t = 2: lr_t = 0.1 / (1 + 0.5) = 1/15, s = 25, p = p1 - (1/15) * 3 / (5 + 0.5) = p1 - 2/55
+    np.testing.assert_allclose(p1, [1 - 1 / 15], rtol=1e-14)
+    np.testing.assert_allclose(p2, p1 - 2 / 55, rtol=1e-14)
+
+
+def check_rprop_by_hand(optimizer="rprop"):
+    # step sizes start at lr 0.1; eta_plus 1.5, eta_minus 0.5, bounds [0.06, 0.2]
+    (p1, p2, p3), opt = steps(optimizer, [1.0, 1.0, 1.0], [[1, -1, 2], [2, 1, 3], [1, 1, -1]],
+                              lr=0.1, eta_plus=1.5, eta_minus=0.5, step_min=0.06, step_max=0.2)
+    # step 1: no previous gradient, steps stay 0.1: p = 1 -+ 0.1
+    np.testing.assert_allclose(p1, [0.9, 1.1, 0.9], rtol=1e-14)
+    # step 2: w0, w2 same sign: 0.15, move; w1 flips: 0.05 -> 0.06 (bound), no move, g := 0
+    np.testing.assert_allclose(p2, [0.75, 1.1, 0.75], rtol=1e-14)
+    # step 3: w0 0.225 -> 0.2 (bound), p = 0.55; w1 after a flip: step kept 0.06, p = 1.04;
+    #         w2 flips: 0.075, no move
+    np.testing.assert_allclose(p3, [0.55, 1.04, 0.75], rtol=1e-14)
+    np.testing.assert_allclose(opt.state["step"], [0.2, 0.06, 0.075], rtol=1e-14)
+
+
+def check_adaptive_gains_by_hand(optimizer="adaptive_gains"):
+    # lr 0.1, gains +0.5 on agreement, x0.5 on a flip, clipped to [0.3, 1.8]
+    hyper = dict(lr=0.1, increase=0.5, decrease=0.5, min_gain=0.3, max_gain=1.8)
+    (p1, p2, p3), opt = steps(optimizer, [1.0, 1.0], [[1, 2], [2, -2], [1, 1]], **hyper)
+    # step 1: no sign information, gains 1: p = [1 - 0.1, 1 - 0.2]
+    # step 2: w0 agrees: gain 1.5, p = 0.9 - 0.1 * 1.5 * 2; w1 flips: gain 0.5,
+    #         p = 0.8 + 0.1 * 0.5 * 2
+    # step 3: w0 gain 2 -> 1.8, p = 0.6 - 0.18; w1 (-2 then 1) flips: 0.25 -> 0.3, p = 0.9 - 0.03
+    np.testing.assert_allclose([p1, p2, p3], [[0.9, 0.8], [0.6, 0.9], [0.42, 0.87]], rtol=1e-14)
+    np.testing.assert_allclose(opt.state["gain"], [1.8, 0.3], rtol=1e-14)
+    # momentum 0.5: v = gain * g = [1, 2], p = [0.9, 0.8];
+    # v = 0.5 * [1, 2] + [1.5 * 2, 0.5 * -2] = [3.5, 0], p = [0.9 - 0.35, 0.8]
+    (p1, p2), _ = steps(optimizer, [1.0, 1.0], [[1, 2], [2, -2]], momentum=0.5, **hyper)
+    np.testing.assert_allclose([p1, p2], [[0.9, 0.8], [0.55, 0.8]], rtol=1e-14)
+
+
+BY_HAND = {"adam": check_adam_by_hand, "rmsprop": check_rmsprop_by_hand,
+           "adagrad": check_adagrad_by_hand, "rprop": check_rprop_by_hand,
+           "adaptive_gains": check_adaptive_gains_by_hand}
+
+
+@pytest.mark.parametrize("name", sorted(BY_HAND))
+def test_optimizer_matches_steps_worked_by_hand(name):
+    BY_HAND[name]()
+
+
+# deliberately broken optimizers: each misreads one part of a published rule
+class EpsInsideSqrtAdam(Adam):
+    """p -= lr m_hat / sqrt(v_hat + eps): eps under the root (as some papers print it)."""
+
+    def step(self):
+        t, (m, v), g = self.iterations + 1, (self.state["m"], self.state["v"]), self.grads
+        g = g + self.weight_decay * self.params
+        m[:] = self.beta1 * m + (1 - self.beta1) * g
+        v[:] = self.beta2 * v + (1 - self.beta2) * g * g
+        self.params -= self.lr * (m / (1 - self.beta1**t)) / np.sqrt(
+            v / (1 - self.beta2**t) + self.eps)
+        self.iterations = t
+
+
+class EpsInsideSqrtRMSprop(RMSprop):
+    """p -= lr g / sqrt(a + eps) (Keras 1's placement; PyTorch adds eps after the root)."""
+
+    def step(self):
+        a, g = self.state["square_avg"], self.grads + self.weight_decay * self.params
+        a[:] = self.alpha * a + (1 - self.alpha) * g * g
+        self.params -= self.lr * g / np.sqrt(a + self.eps)
+        self.iterations += 1
+
+
+class UndecayedAdagrad(Adagrad):
+    """Ignores lr_decay."""
+
+    def step(self):
+        lr_decay, self.lr_decay = self.lr_decay, 0.0
+        super().step()
+        self.lr_decay = lr_decay
+
+
+class BacktrackingRprop(Rprop):
+    """Keeps moving on a sign change (the original 1993 Rprop- step without PyTorch's g := 0)."""
+
+    def step(self):
+        g, prev, size = self.grads, self.state["prev_grad"], self.state["step"]
+        s = g * prev
+        size[:] = np.where(s > 0, np.minimum(size * self.eta_plus, self.step_max),
+                           np.where(s < 0, np.maximum(size * self.eta_minus, self.step_min), size))
+        self.params -= size * np.sign(g)
+        prev[:] = g
+        self.iterations += 1
+
+
+class UnclippedGains(AdaptiveGains):
+    """Forgets to clip the gains."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.min_gain, self.max_gain = 1e-9, 1e9
+
+
+BROKEN = [("adam", EpsInsideSqrtAdam), ("rmsprop", EpsInsideSqrtRMSprop),
+          ("adagrad", UndecayedAdagrad), ("rprop", BacktrackingRprop),
+          ("adaptive_gains", UnclippedGains)]
+
+
+@pytest.mark.parametrize("name, broken", BROKEN, ids=[b.__name__ for _, b in BROKEN])
+def test_steps_worked_by_hand_catch_a_misread_rule(name, broken):
+    with pytest.raises(AssertionError):
+        BY_HAND[name](broken)
+
+
+# -- against torch.optim, where PyTorch is installed --------------------------------------------
+def _torch_optimizer(torch, name, kwargs, param):
+    lr = kwargs["lr"]
+    k = {key: v for key, v in kwargs.items() if key != "lr"}
+    if name == "sgd":
+        return torch.optim.SGD([param], lr=lr, momentum=k.get("momentum", 0.0),
+                               nesterov=k.get("nesterov", False),
+                               weight_decay=k.get("weight_decay", 0.0))
+    if name == "adam":
+        return torch.optim.Adam([param], lr=lr, betas=(k.get("beta1", 0.9), k.get("beta2", 0.999)),
+                                eps=k.get("eps", 1e-8), weight_decay=k.get("weight_decay", 0.0))
+    if name == "rmsprop":
+        return torch.optim.RMSprop([param], lr=lr, alpha=k.get("alpha", 0.99),
+                                   eps=k.get("eps", 1e-8), momentum=k.get("momentum", 0.0),
+                                   weight_decay=k.get("weight_decay", 0.0))
+    if name == "adagrad":
+        return torch.optim.Adagrad([param], lr=lr, lr_decay=k.get("lr_decay", 0.0),
+                                   weight_decay=k.get("weight_decay", 0.0),
+                                   initial_accumulator_value=k.get("initial_accumulator_value",
+                                                                   0.0),
+                                   eps=k.get("eps", 1e-10))
+    if name == "rprop":
+        return torch.optim.Rprop([param], lr=lr,
+                                 etas=(k.get("eta_minus", 0.5), k.get("eta_plus", 1.2)),
+                                 step_sizes=(k.get("step_min", 1e-6), k.get("step_max", 50.0)))
+    return None  # no PyTorch counterpart (adaptive_gains, vsgd, the momentum ramp)
+
+
+TORCH_CASES = [c for c in CASES if c[0] in ("sgd", "adam", "rmsprop", "adagrad", "rprop")
+               and "momentum_ramp" not in c[1]]
+
+
+@pytest.mark.parametrize("case", TORCH_CASES, ids=[case_id(c) for c in TORCH_CASES])
+def test_optimizer_matches_torch_optim(case):
+    """Three steps of the table's gradients (lr halved before the third) against torch.optim in
+    float64; PyTorch's own lr schedule is the param group's lr, set before each step."""
+    torch = pytest.importorskip("torch")
+    name, kwargs = case
+    got, _ = drive(name, kwargs, GRADS, LR_SCALE, np.float64)
+    param = torch.nn.Parameter(torch.tensor(P0, dtype=torch.float64))
+    opt = _torch_optimizer(torch, name, kwargs, param)
+    for step, (g, scale, mine) in enumerate(zip(GRADS, LR_SCALE, got), start=1):
+        for group in opt.param_groups:
+            group["lr"] = kwargs["lr"] * scale
+        param.grad = torch.tensor(g, dtype=torch.float64)
+        opt.step()
+        np.testing.assert_allclose(mine, param.detach().numpy(), rtol=1e-12, atol=1e-14,
+                                   err_msg=f"{name} step {step}")
