@@ -5,13 +5,17 @@ gradient vector beside it. Per-parameter state lives in flat arrays named by ``s
 ``velocity``, Adam's ``m`` and ``v``); the checkpoint stores them per layer and parameter name, and
 a resumed run gets them back bit for bit. Scalar state (a step counter) goes in ``scalars``.
 
-Subclasses set ``name``, ``kernels``, ``slots`` and implement ``step()``: typically one fused
-kernel call ``self.k.<name>_update(self.params, self.grads, *slots, hyper-parameters)``.
-Learning-rate schedules change ``self.lr`` between steps.
+Subclasses set ``name``, ``kernels``, ``slots`` and implement ``update(params, grads, state,
+lr)``: typically one fused kernel call ``self.k.<name>_update(params, grads, *slots,
+hyper-parameters)`` on the arrays it is given. Trainers call ``step()``, which calls ``update``
+once per learning-rate group and then counts the step in ``iterations`` (so ``update`` sees the
+number of steps already taken). Slots start at zero; ``init_slots(state, lr)`` sets other
+initial values (Rprop's step sizes start at lr).
 
-Per-layer learning rates (spec key ``lr_mult``) need nothing from a subclass: ``use_lr_groups``
-makes ``step()`` run once per group with ``params``, ``grads``, the slots and ``lr`` narrowed to
-that group, so a ``step()`` that reads only those attributes supports them unchanged.
+Per-layer learning rates (spec key ``lr_mult``) need nothing more from a subclass: ``setup``
+splits the flat vector into groups (PyTorch's parameter groups with their own ``lr``), and
+``update`` and ``init_slots`` receive each group's views and its ``lr * lr_mult``. ``lr`` stays
+the base rate that schedules change between steps.
 """
 
 from typing import ClassVar
@@ -29,41 +33,30 @@ class Optimizer:
         self.lr = float(lr)
         self.iterations = 0
 
-    def setup(self, params, grads, dev, kernels):
-        """Bind to the flat trainable parameter and gradient vectors and allocate slots."""
+    def setup(self, params, grads, dev, kernels, groups=()):
+        """Bind to the flat trainable parameter and gradient vectors, allocate the slots and
+        set their initial values. ``groups``: ``(start, stop, lr_mult)`` runs of the vectors
+        (``Network.lr_groups``); empty means one group of everything at ``lr``."""
         self.params, self.grads, self.dev, self.k = params, grads, dev, kernels
         self.state = {slot: dev.zeros(params.shape, params.dtype) for slot in self.slots}
+        self.groups = [(params[a:b], grads[a:b], {s: v[a:b] for s, v in self.state.items()},
+                        float(mult)) for a, b, mult in groups] or [(params, grads, self.state, 1.0)]
+        for _, _, state, mult in self.groups:
+            self.init_slots(state, self.lr * mult)
+
+    def init_slots(self, state, lr):
+        """Initial slot values other than zero, for one group's slot views at its rate."""
 
     def step(self):
+        """One update of every trainable parameter: ``update`` per group, then count it."""
+        lr = self.lr
+        for params, grads, state, mult in self.groups:
+            self.update(params, grads, state, lr * mult)
+        self.iterations += 1
+
+    def update(self, params, grads, state, lr):
+        """Update ``params`` in place from ``grads`` and the slot views ``state`` at rate ``lr``."""
         raise NotImplementedError
-
-    def use_lr_groups(self, groups):
-        """Step every ``(start, stop, lr_mult)`` run of the flat vector at ``lr * lr_mult``.
-
-        PyTorch's parameter groups with their own ``lr``: each step calls the class's ``step()``
-        once per group on views of the parameters, gradients and slots (one kernel call per
-        group), with the same ``iterations``; ``lr`` stays the base rate that schedules change.
-        ``groups`` is ``Network.lr_groups``; an empty list keeps the single fused call.
-        """
-        if not groups:
-            return
-        step_all = self.step
-        full = self.params, self.grads, self.state
-        views = [(self.params[a:b], self.grads[a:b],
-                  {slot: arr[a:b] for slot, arr in self.state.items()}, float(mult))
-                 for a, b, mult in groups]
-
-        def grouped_step():
-            lr, t = self.lr, self.iterations
-            try:
-                for self.params, self.grads, self.state, mult in views:
-                    self.lr, self.iterations = lr * mult, t
-                    step_all()
-            finally:
-                self.params, self.grads, self.state = full
-                self.lr = lr
-
-        self.step = grouped_step
 
     def scalars(self):
         """Scalar state saved in checkpoints; restored with ``load_scalars``."""

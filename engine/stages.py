@@ -101,8 +101,8 @@ def enter(run, index):
     run.loss, run.optimizer, run.trainer = stage.loss, stage.optimizer, stage.trainer
     run.stop = False
     opt = stage.optimizer
-    opt.setup(net.trainable_params, net.trainable_grads, run.dev, devices.kernels_for(opt, run.dev))
-    opt.use_lr_groups(net.lr_groups)
+    opt.setup(net.trainable_params, net.trainable_grads, run.dev, devices.kernels_for(opt, run.dev),
+              net.lr_groups)
     run.entered = None
     if run.splits is None:  # built without data (validate, show): nothing to train yet
         return stage

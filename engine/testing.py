@@ -124,10 +124,11 @@ def build_layer(layer, input_shape, *, dtype=np.float64, device="cpu", seed=0, *
     return layer
 
 
-def build_optimizer(optimizer, params, grads, *, device="cpu", **kwargs):
+def build_optimizer(optimizer, params, grads, *, device="cpu", groups=(), **kwargs):
     """An optimizer (instance, class or registered name + kwargs) bound to flat ``params`` and
     ``grads``, for checking its step against a hand-computed one. On the CPU the arrays are
-    updated in place (contiguous ones are used as they are); elsewhere they are copied over."""
+    updated in place (contiguous ones are used as they are); elsewhere they are copied over.
+    ``groups``: ``(start, stop, lr_mult)`` learning-rate groups, as layers' ``lr_mult`` make."""
     from . import device as devices
 
     if isinstance(optimizer, str):
@@ -136,7 +137,7 @@ def build_optimizer(optimizer, params, grads, *, device="cpu", **kwargs):
         optimizer = optimizer(**kwargs)
     dev = devices.get(device)
     optimizer.setup(dev.to_device(params), dev.to_device(grads), dev,
-                    devices.kernels_for(optimizer, dev))
+                    devices.kernels_for(optimizer, dev), groups)
     return optimizer
 
 

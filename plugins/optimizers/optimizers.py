@@ -40,13 +40,13 @@ class FusedOptimizer(Optimizer):
 
     kernels = KERNELS
 
-    def setup(self, params, grads, dev, kernels):
-        super().setup(params, grads, dev, kernels)
+    def setup(self, params, grads, dev, kernels, groups=()):
         self.f = np.dtype(params.dtype).type
+        super().setup(params, grads, dev, kernels, groups)
 
     def fill(self, slot, value):
-        """Set every entry of state slot ``slot`` to ``value`` (an initial value other than 0)."""
-        self.dev.copy_(self.state[slot], np.full(self.params.shape, value, self.params.dtype))
+        """Set every entry of the slot view ``slot`` to ``value`` (an initial value other than 0)."""
+        self.dev.copy_(slot, np.full(slot.shape, value, slot.dtype))
 
 
 class SGD(FusedOptimizer):
@@ -103,18 +103,17 @@ class SGD(FusedOptimizer):
         frac = min(1.0, t / self.momentum_ramp)
         return self.momentum_start + (self.momentum - self.momentum_start) * frac
 
-    def step(self):
+    def update(self, params, grads, state, lr):
         f = self.f
         if not self.slots:
             if self.weight_decay == 0:
-                self.k.sgd_update(self.params, self.grads, f(self.lr))
+                self.k.sgd_update(params, grads, f(lr))
             else:
-                self.k.sgd_decay_update(self.params, self.grads, f(self.lr), f(self.weight_decay))
+                self.k.sgd_decay_update(params, grads, f(lr), f(self.weight_decay))
         else:
             mu = self.current_momentum = self.momentum_at(self.iterations)
-            self.k.sgd_momentum_update(self.params, self.grads, self.state["velocity"], f(self.lr),
-                                       f(mu), f(self.weight_decay), self.nesterov)
-        self.iterations += 1
+            self.k.sgd_momentum_update(params, grads, state["velocity"], f(lr), f(mu),
+                                       f(self.weight_decay), self.nesterov)
 
     def scalars(self):
         return {**super().scalars(), "momentum": self.current_momentum}
@@ -159,22 +158,17 @@ class AdaptiveGains(FusedOptimizer):
         self.momentum = float(momentum)
         self.slots = ("gain", "prev_grad") + (("velocity",) if momentum > 0 else ())
 
-    def setup(self, params, grads, dev, kernels):
-        super().setup(params, grads, dev, kernels)
-        self.fill("gain", 1.0)
+    def init_slots(self, state, lr):
+        self.fill(state["gain"], 1.0)
 
-    def step(self):
-        f, s = self.f, self.state
-        hyper = (f(self.lr), f(self.increase), f(self.decrease), f(self.min_gain),
-                 f(self.max_gain))
+    def update(self, params, grads, s, lr):
+        f = self.f
+        hyper = (f(lr), f(self.increase), f(self.decrease), f(self.min_gain), f(self.max_gain))
         if self.momentum > 0:
-            self.k.adaptive_gains_momentum_update(self.params, self.grads, s["gain"],
-                                                  s["prev_grad"], s["velocity"], *hyper,
-                                                  f(self.momentum))
+            self.k.adaptive_gains_momentum_update(params, grads, s["gain"], s["prev_grad"],
+                                                  s["velocity"], *hyper, f(self.momentum))
         else:
-            self.k.adaptive_gains_update(self.params, self.grads, s["gain"], s["prev_grad"],
-                                         *hyper)
-        self.iterations += 1
+            self.k.adaptive_gains_update(params, grads, s["gain"], s["prev_grad"], *hyper)
 
 
 class Rprop(FusedOptimizer):
@@ -190,7 +184,8 @@ class Rprop(FusedOptimizer):
     As in ``torch.optim.Rprop`` there is no weight backtracking: on a sign change the weight
     does not move that step and, since the stored gradient is 0, the next step neither grows nor
     shrinks its step size. Meant for full-batch training (minibatch noise flips signs). lr only
-    sets the initial step sizes (at ``setup``); later changes of lr have no effect.
+    sets the initial step sizes (at ``setup``, times a layer's ``lr_mult``); later changes of lr
+    have no effect.
     Spec keys: ``lr`` (initial step, 0.01), ``eta_plus`` (1.2), ``eta_minus`` (0.5),
     ``step_min`` (1e-6), ``step_max`` (50). Slots: ``prev_grad``, ``step``.
 
@@ -214,15 +209,13 @@ class Rprop(FusedOptimizer):
         self.eta_plus, self.eta_minus = float(eta_plus), float(eta_minus)
         self.step_min, self.step_max = float(step_min), float(step_max)
 
-    def setup(self, params, grads, dev, kernels):
-        super().setup(params, grads, dev, kernels)
-        self.fill("step", self.lr)
+    def init_slots(self, state, lr):
+        self.fill(state["step"], lr)  # a group's lr_mult scales its initial step sizes
 
-    def step(self):
-        f, s = self.f, self.state
-        self.k.rprop_update(self.params, self.grads, s["prev_grad"], s["step"], f(self.eta_plus),
+    def update(self, params, grads, s, lr):
+        f = self.f
+        self.k.rprop_update(params, grads, s["prev_grad"], s["step"], f(self.eta_plus),
                             f(self.eta_minus), f(self.step_min), f(self.step_max))
-        self.iterations += 1
 
 
 class RMSprop(FusedOptimizer):
@@ -253,16 +246,14 @@ class RMSprop(FusedOptimizer):
         self.momentum, self.weight_decay = float(momentum), float(weight_decay)
         self.slots = ("square_avg",) + (("velocity",) if momentum > 0 else ())
 
-    def step(self):
-        f, s = self.f, self.state
-        hyper = (f(self.lr), f(self.alpha), f(1.0 - self.alpha), f(self.eps),
-                 f(self.weight_decay))
+    def update(self, params, grads, s, lr):
+        f = self.f
+        hyper = (f(lr), f(self.alpha), f(1.0 - self.alpha), f(self.eps), f(self.weight_decay))
         if self.momentum > 0:
-            self.k.rmsprop_momentum_update(self.params, self.grads, s["square_avg"],
-                                           s["velocity"], *hyper, f(self.momentum))
+            self.k.rmsprop_momentum_update(params, grads, s["square_avg"], s["velocity"], *hyper,
+                                           f(self.momentum))
         else:
-            self.k.rmsprop_update(self.params, self.grads, s["square_avg"], *hyper)
-        self.iterations += 1
+            self.k.rmsprop_update(params, grads, s["square_avg"], *hyper)
 
 
 class Adam(FusedOptimizer):
@@ -296,15 +287,14 @@ class Adam(FusedOptimizer):
         self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
         self.weight_decay = float(weight_decay)
 
-    def step(self):
-        f, s = self.f, self.state
+    def update(self, params, grads, s, lr):
+        f = self.f
         t = self.iterations + 1
-        step_size = self.lr / (1.0 - self.beta1**t)  # PyTorch's arrangement of the corrections
+        step_size = lr / (1.0 - self.beta1**t)  # PyTorch's arrangement of the corrections
         bias2_sqrt = math.sqrt(1.0 - self.beta2**t)
-        self.k.adam_update(self.params, self.grads, s["m"], s["v"], f(self.beta1),
-                           f(1.0 - self.beta1), f(self.beta2), f(1.0 - self.beta2), f(self.eps),
+        self.k.adam_update(params, grads, s["m"], s["v"], f(self.beta1), f(1.0 - self.beta1),
+                           f(self.beta2), f(1.0 - self.beta2), f(self.eps),
                            f(self.weight_decay), f(step_size), f(bias2_sqrt))
-        self.iterations = t
 
 
 class Adagrad(FusedOptimizer):
@@ -336,18 +326,15 @@ class Adagrad(FusedOptimizer):
         self.lr_decay, self.weight_decay = float(lr_decay), float(weight_decay)
         self.initial_accumulator_value, self.eps = float(initial_accumulator_value), float(eps)
 
-    def setup(self, params, grads, dev, kernels):
-        super().setup(params, grads, dev, kernels)
+    def init_slots(self, state, lr):
         if self.initial_accumulator_value:
-            self.fill("sum_sq", self.initial_accumulator_value)
+            self.fill(state["sum_sq"], self.initial_accumulator_value)
 
-    def step(self):
+    def update(self, params, grads, state, lr):
         f = self.f
-        t = self.iterations + 1
-        clr = self.lr / (1.0 + (t - 1) * self.lr_decay)
-        self.k.adagrad_update(self.params, self.grads, self.state["sum_sq"], f(clr), f(self.eps),
+        clr = lr / (1.0 + self.iterations * self.lr_decay)  # t - 1 steps taken before this one
+        self.k.adagrad_update(params, grads, state["sum_sq"], f(clr), f(self.eps),
                               f(self.weight_decay))
-        self.iterations = t
 
 
 class VSGD(FusedOptimizer):
@@ -406,14 +393,12 @@ class VSGD(FusedOptimizer):
                f"slow_start must be 0 (the paper's d/10) or at least 1, got {slow_start}")
         self.init_samples, self.slow_start = int(init_samples), float(slow_start)
 
-    def setup(self, params, grads, dev, kernels):
-        super().setup(params, grads, dev, kernels)
+    def setup(self, params, grads, dev, kernels, groups=()):
         self.c = self.slow_start or max(1.0, params.shape[0] / 10.0)
+        super().setup(params, grads, dev, kernels, groups)
 
-    def step(self):
-        f, s = self.f, self.state
-        t = self.iterations + 1
-        self.k.vsgd_update(self.params, self.grads, s["g_bar"], s["v_bar"], s["h_bar"], s["tau"],
-                           s["prev_grad"], s["delta"], f(self.lr), t, self.init_samples,
-                           f(self.c))
-        self.iterations = t
+    def update(self, params, grads, s, lr):
+        f = self.f
+        self.k.vsgd_update(params, grads, s["g_bar"], s["v_bar"], s["h_bar"], s["tau"],
+                           s["prev_grad"], s["delta"], f(lr), self.iterations + 1,
+                           self.init_samples, f(self.c))

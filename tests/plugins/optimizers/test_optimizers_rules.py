@@ -499,46 +499,42 @@ def test_optimizer_matches_steps_worked_by_hand(name):
 class EpsInsideSqrtAdam(Adam):
     """p -= lr m_hat / sqrt(v_hat + eps): eps under the root (as some papers print it)."""
 
-    def step(self):
-        t, (m, v), g = self.iterations + 1, (self.state["m"], self.state["v"]), self.grads
-        g = g + self.weight_decay * self.params
+    def update(self, params, grads, state, lr):
+        t, (m, v) = self.iterations + 1, (state["m"], state["v"])
+        g = grads + self.weight_decay * params
         m[:] = self.beta1 * m + (1 - self.beta1) * g
         v[:] = self.beta2 * v + (1 - self.beta2) * g * g
-        self.params -= self.lr * (m / (1 - self.beta1**t)) / np.sqrt(
-            v / (1 - self.beta2**t) + self.eps)
-        self.iterations = t
+        params -= lr * (m / (1 - self.beta1**t)) / np.sqrt(v / (1 - self.beta2**t) + self.eps)
 
 
 class EpsInsideSqrtRMSprop(RMSprop):
     """p -= lr g / sqrt(a + eps) (Keras 1's placement; PyTorch adds eps after the root)."""
 
-    def step(self):
-        a, g = self.state["square_avg"], self.grads + self.weight_decay * self.params
+    def update(self, params, grads, state, lr):
+        a, g = state["square_avg"], grads + self.weight_decay * params
         a[:] = self.alpha * a + (1 - self.alpha) * g * g
-        self.params -= self.lr * g / np.sqrt(a + self.eps)
-        self.iterations += 1
+        params -= lr * g / np.sqrt(a + self.eps)
 
 
 class UndecayedAdagrad(Adagrad):
     """Ignores lr_decay."""
 
-    def step(self):
+    def update(self, params, grads, state, lr):
         lr_decay, self.lr_decay = self.lr_decay, 0.0
-        super().step()
+        super().update(params, grads, state, lr)
         self.lr_decay = lr_decay
 
 
 class BacktrackingRprop(Rprop):
     """Keeps moving on a sign change (the original 1993 Rprop- step without PyTorch's g := 0)."""
 
-    def step(self):
-        g, prev, size = self.grads, self.state["prev_grad"], self.state["step"]
+    def update(self, params, grads, state, lr):
+        g, prev, size = grads, state["prev_grad"], state["step"]
         s = g * prev
         size[:] = np.where(s > 0, np.minimum(size * self.eta_plus, self.step_max),
                            np.where(s < 0, np.maximum(size * self.eta_minus, self.step_min), size))
-        self.params -= size * np.sign(g)
+        params -= size * np.sign(g)
         prev[:] = g
-        self.iterations += 1
 
 
 class UnclippedGains(AdaptiveGains):

@@ -31,9 +31,9 @@ CONFIGS = [
 ]
 
 
-def make(name, kwargs, dev, dtype, p0=P0):
+def make(name, kwargs, dev, dtype, p0=P0, groups=()):
     return build_optimizer(name, p0.astype(dtype), np.zeros(p0.shape, dtype), device=dev.name,
-                           **kwargs)
+                           groups=groups, **kwargs)
 
 
 def steps(opt, start, stop):
@@ -164,14 +164,10 @@ def test_lr_groups_step_each_run_as_its_own_optimizer_at_lr_times_mult(config, d
     per run at lr * lr_mult (PyTorch parameter groups), bit for bit, schedules included."""
     name, kwargs = config
     dev = device.get(dev_name)
-    grouped = make(name, kwargs, dev, np.float64)
-    grouped.use_lr_groups(GROUPS)
+    grouped = make(name, kwargs, dev, np.float64, groups=GROUPS)
     base_lr = grouped.lr
-    separate = []
-    for a, b, mult in GROUPS:
-        opt = make(name, kwargs, dev, np.float64, p0=P0[a:b])
-        opt.lr = base_lr * mult
-        separate.append(opt)
+    separate = [make(name, {**kwargs, "lr": base_lr * mult}, dev, np.float64, p0=P0[a:b])
+                for a, b, mult in GROUPS]  # rprop: initial step sizes at lr * mult too
     for t in range(5):
         p = dev.to_host(grouped.params)
         g = A * p + NOISE[t]
@@ -185,7 +181,7 @@ def test_lr_groups_step_each_run_as_its_own_optimizer_at_lr_times_mult(config, d
         if t == 1:
             grouped.lr *= 0.5  # a schedule changes the base rate; every group follows
     assert grouped.iterations == 5 and grouped.lr == base_lr * 0.5
-    assert grouped.params.shape == P0.shape  # the full views are back after each step
+    assert grouped.params.shape == P0.shape
     got = snapshot(grouped)
     for opt, (a, b, _) in zip(separate, GROUPS):
         for key, want in snapshot(opt).items():
@@ -196,16 +192,20 @@ def test_lr_groups_step_each_run_as_its_own_optimizer_at_lr_times_mult(config, d
 
 def test_sgd_lr_groups_hand_computed():
     dev = device.get("cpu")
-    opt = make("sgd", {"lr": 0.5}, dev, np.float64)
-    opt.use_lr_groups([(0, 4, 0.1), (4, 8, 1.0)])
+    opt = make("sgd", {"lr": 0.5}, dev, np.float64, groups=[(0, 4, 0.1), (4, 8, 1.0)])
     g = np.arange(8.0)
     opt.grads[:] = g
     opt.step()
     np.testing.assert_allclose(opt.params, P0 - 0.5 * np.r_[[0.1] * 4, [1.0] * 4] * g)
 
 
-def test_empty_lr_groups_keep_the_single_fused_step():
+def test_without_lr_groups_one_update_gets_the_whole_vectors():
     opt = make("adam", {}, device.get("cpu"), np.float32)
-    method = opt.step
-    opt.use_lr_groups([])
-    assert opt.step == method
+    [(params, grads, state, mult)] = opt.groups
+    assert params is opt.params and grads is opt.grads and state is opt.state and mult == 1.0
+
+
+def test_rprop_initial_step_sizes_follow_lr_mult():
+    opt = make("rprop", {"lr": 0.01}, device.get("cpu"), np.float64,
+               groups=[(0, 3, 0.1), (3, 8, 1.0)])
+    np.testing.assert_allclose(opt.state["step"], [0.001] * 3 + [0.01] * 5)
