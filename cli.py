@@ -122,7 +122,7 @@ class PluginGroup(TyperGroup):
         return self.commands
 
     def _add_plugin_commands(self, modules, group):
-        from engine import plugins as plugin_manager
+        from engine.runtime import plugins as plugin_manager
 
         for module in modules:
             plugin_manager.add_plugin(module)
@@ -155,14 +155,14 @@ def _options(version: Annotated[Optional[bool], typer.Option(
 
 
 def _add_plugins(modules):
-    from engine import plugins as plugin_manager
+    from engine.runtime import plugins as plugin_manager
 
     for module in modules or []:
         plugin_manager.add_plugin(module)
 
 
 def _load(spec, set_, seed, plugins):
-    from engine.spec import load_spec
+    from engine.runtime.spec import load_spec
 
     _add_plugins(plugins)
     overrides = list(set_ or [])
@@ -200,8 +200,8 @@ def _left_behind(run):
 
 
 def _fit(run, quiet):
-    from engine.loop import fit
-    from engine.progress import TrainingProgress
+    from engine.runtime.loop import fit
+    from engine.commands.progress import TrainingProgress
 
     if quiet:
         return fit(run)
@@ -221,8 +221,8 @@ def run(spec: SpecArg, seed: SeedOpt = None, device: DeviceOpt = "cpu", set_: Se
         overwrite: Annotated[bool, typer.Option(
             help="replace an existing checkpoint at the output path")] = False):
     """Train the network described by SPEC, evaluate it on the test split, save the checkpoint."""
-    from engine.checkpoint import refuse_overwrite
-    from engine.loop import build_run
+    from engine.runtime.checkpoint import refuse_overwrite
+    from engine.runtime.loop import build_run
 
     spec_ = _load(spec, set_, seed, plugin)
     path = str(out) if out is not None else spec_.raw["checkpoint"].get("path")
@@ -257,7 +257,7 @@ def validate(spec: SpecArg, set_: SetOpt = None, device: DeviceOpt = "cpu", plug
              json_: Annotated[bool, typer.Option("--json", help="print the result as one JSON "
                                                                  "object on stdout")] = False):
     """Check SPEC: load it, build every component and run one forward pass on zeros."""
-    from engine.validate import dry_run
+    from engine.commands.validate import dry_run
 
     shape = dry_run(_load(spec, set_, None, plugin), device=device, data_dir=data_dir)
     if json_:
@@ -274,7 +274,7 @@ def show(spec: SpecArg, set_: SetOpt = None, device: DeviceOpt = "cpu", plugin: 
          json_: Annotated[bool, typer.Option("--json", help="print the network as one JSON "
                                                              "object on stdout")] = False):
     """Print the network of SPEC: every layer's output shape and parameter count."""
-    from engine.loop import build_run
+    from engine.runtime.loop import build_run
 
     run_ = build_run(_load(spec, set_, None, plugin), device=device, load_data=False)
     net = run_.model
@@ -310,7 +310,7 @@ def plugins(plugin: PluginOpt = None,
             json_: Annotated[bool, typer.Option("--json", help="print the components as JSON "
                                                                 "rows on stdout")] = False):
     """List every registered component, the plugin providing it and whether it has CUDA kernels."""
-    from engine import plugins as plugin_manager
+    from engine.runtime import plugins as plugin_manager
 
     _add_plugins(plugin)
     rows = []
@@ -340,7 +340,7 @@ def plugins(plugin: PluginOpt = None,
 def eval_(checkpoint: CheckpointArg, device: DeviceOpt = "cpu", data_dir: DataDirOpt = None,
           json_: JsonOpt = False, plugin: PluginOpt = None):
     """Evaluate a checkpoint on its spec's validation and test splits."""
-    from engine.resume import evaluate_checkpoint
+    from engine.runtime.resume import evaluate_checkpoint
 
     _add_plugins(plugin)
     _report(evaluate_checkpoint(checkpoint, device=device, data_dir=data_dir), json_, title=str(checkpoint))
@@ -351,7 +351,7 @@ def eval_(checkpoint: CheckpointArg, device: DeviceOpt = "cpu", data_dir: DataDi
 def resume(checkpoint: CheckpointArg, device: DeviceOpt = "cpu", data_dir: DataDirOpt = None,
            json_: JsonOpt = False, quiet: QuietOpt = False, plugin: PluginOpt = None):
     """Continue an interrupted run from CHECKPOINT (same weights as an uninterrupted run)."""
-    from engine.resume import run_from_checkpoint
+    from engine.runtime.resume import run_from_checkpoint
 
     _add_plugins(plugin)
     run_ = run_from_checkpoint(checkpoint, device=device, data_dir=data_dir)
@@ -371,7 +371,7 @@ def bench(workload: Annotated[str, typer.Argument(
           cold: Annotated[bool, typer.Option(help="also measure JIT compile time with an empty Numba cache")] = True,
           plugin: PluginOpt = None):
     """Time training epochs of a standard workload (synthetic MNIST-shaped data)."""
-    from engine.bench import run_bench
+    from engine.commands.bench import run_bench
 
     _add_plugins(plugin)  # e.g. --optimizer signum --plugin my_optimizers
     for b in batch:
@@ -401,8 +401,8 @@ def compare(spec: SpecArg,
                 "--metric", help="metric to draw (repeatable; default: loss and validation "
                                  "accuracy, else validation loss)")] = None):
     """Train SPEC once per optimizer (same data and initial weights) and plot learning curves."""
-    from engine.compare import compare as compare_runs, parse_optimizer
-    from engine.plots import check_metrics, default_compare_metrics, learning_curves_png
+    from engine.commands.compare import compare as compare_runs, parse_optimizer
+    from engine.commands.plots import check_metrics, default_compare_metrics, learning_curves_png
 
     tables = [parse_optimizer(text) for text in optimizer]
     log = None if json_ or quiet else (lambda line: err.print(line, highlight=False))
@@ -438,8 +438,8 @@ def plot_history(checkpoint: CheckpointArg, metric: MetricOpt = None,
                  plugin: PluginOpt = None):
     """Draw the per-epoch metrics recorded in CHECKPOINT's history (loss, validation metrics,
     anything a trainer or callback added), a metric and its validation twin on one panel."""
-    from engine.checkpoint import read_history
-    from engine.plots import learning_curves_png
+    from engine.runtime.checkpoint import read_history
+    from engine.commands.plots import learning_curves_png
 
     _add_plugins(plugin)  # accepted like every checkpoint command; history needs no components
     histories = {checkpoint.stem: read_history(checkpoint)}

@@ -44,9 +44,9 @@ import inspect
 
 import numpy as np
 
-from .errors import ShapeError
-from .network import Network, walk
-from .plugins import registry
+from engine.errors import ShapeError
+from engine.runtime.network import Network, walk
+from engine.runtime.plugins import registry
 
 SAMPLED = 30  # coordinates and directions each, for arrays above max_coords elements
 
@@ -129,7 +129,7 @@ def build_optimizer(optimizer, params, grads, *, device="cpu", groups=(), **kwar
     ``grads``, for checking its step against a hand-computed one. On the CPU the arrays are
     updated in place (contiguous ones are used as they are); elsewhere they are copied over.
     ``groups``: ``(start, stop, lr_mult)`` learning-rate groups, as layers' ``lr_mult`` make."""
-    from . import device as devices
+    from engine.runtime import device as devices
 
     if isinstance(optimizer, str):
         optimizer = registry("optimizers").get(optimizer)(**kwargs)
@@ -310,8 +310,8 @@ def gradcheck_loss(loss, y, t, *, device="cpu", seed=0, eps=1e-6, rtol=1e-5, ato
     ``eps`` may be an array of y's shape, one step per element: near a singularity (a log at
     0) the step must shrink with the distance to it for central differences to mean anything.
     """
-    from . import device as devices
-    from .network import place
+    from engine.runtime import device as devices
+    from engine.runtime.network import place
 
     dev = devices.get(device)
     place(loss, dev)
@@ -370,7 +370,7 @@ def shapes(min_dims=1, max_dims=2, min_side=1, max_side=6):
 def arrays(shape, *, low=-2.0, high=2.0, away_from=None, margin=1e-3):
     """float64 arrays in [low, high]; with ``away_from``, no element within ``margin`` of it.
 
-    No subnormal elements: the CPU device flushes them to zero (``engine.fpu``), and Hypothesis
+    No subnormal elements: the CPU device flushes them to zero (``engine.runtime.fpu``), and Hypothesis
     refuses to draw them when it sees that.
     """
     from hypothesis import strategies as st

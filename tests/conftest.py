@@ -21,7 +21,7 @@ settings.register_profile("sim", max_examples=8, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
 
-from engine import device  # noqa: E402
+from engine.runtime import device  # noqa: E402
 
 if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
     device.THREADS_PER_BLOCK = 8  # so multi-block and grid-stride paths run on tiny inputs

@@ -96,7 +96,7 @@ def test_corrupt_checkpoint_is_a_clear_error(tmp_path):
 
 
 def test_cuda_without_gpu_is_a_clear_error(monkeypatch):
-    from engine import device
+    from engine.runtime import device
 
     monkeypatch.setattr(device, "cuda_available", lambda: False)
     monkeypatch.delitem(device._devices, "cuda", raising=False)
@@ -171,7 +171,7 @@ def test_version():
 
 
 def test_show_device_and_json(monkeypatch):
-    from engine import device
+    from engine.runtime import device
 
     shown = json.loads(invoke("show", ROOT / "specs/quickstart.toml", "--json").stdout)
     assert shown["params"] == 4810 and shown["layers"][0]["name"] == "dense0"
@@ -236,7 +236,7 @@ class _CtrlC:
 
 
 def _interrupt_at(monkeypatch, epoch):
-    from engine import plugins
+    from engine.runtime import plugins
 
     monkeypatch.setattr(plugins, "lifecycle_plugins", lambda: [_CtrlC(epoch)])
 

@@ -160,7 +160,7 @@ def test_misspelt_hook_in_a_plugin_module_is_one_line_and_not_registered(tmp_pat
 
 
 def test_misspelt_hook_module_is_unregistered(tmp_path):
-    from engine import plugins
+    from engine.runtime import plugins
     from engine.errors import PluginError
 
     (tmp_path / "typo_hooks.py").write_text(MY_LAYERS.replace("def register_layers", "def on_epoch_ends"))

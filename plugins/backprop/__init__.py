@@ -1,7 +1,7 @@
 """Backpropagation trainers: mini-batch, online and full-batch gradient descent with the
 engine's regularisers (``backprop``), and full-batch conjugate gradients and L-BFGS through
 SciPy (``cg``, ``lbfgs``). No kernels of their own: the math is the layers', the optimizers' and
-``engine.regularize``'s.
+``engine.runtime.regularize``'s.
 """
 
 from engine import hookimpl

@@ -12,7 +12,7 @@ from scipy.optimize import minimize
 from engine import Trainer
 from engine.errors import SpecError
 
-from engine.regularize import decay_vector
+from engine.runtime.regularize import decay_vector
 
 
 class FlatObjective:

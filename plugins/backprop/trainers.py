@@ -1,7 +1,7 @@
 """Gradient-descent trainers: one backpropagation step per batch, with the engine's regularisers."""
 
 from engine import Trainer
-from engine.regularize import Regularizer
+from engine.runtime.regularize import Regularizer
 
 
 class Backprop(Trainer):
@@ -9,7 +9,7 @@ class Backprop(Trainer):
 
     Spec keys: ``epochs``, ``batch_size`` (1 = online, an integer = mini-batch, ``"full"`` =
     full-batch), ``shuffle`` (reshuffle every epoch with the run's seeded generator), and the
-    engine's regularisers (``engine.regularize.Regularizer``), all off by default: ``l2``,
+    engine's regularisers (``engine.runtime.regularize.Regularizer``), all off by default: ``l2``,
     ``l1`` (decay of weights, not biases, at the clean weights), ``max_norm`` (per-unit bound
     on incoming weights after each step), ``weight_noise`` (Gaussian noise on the weights for
     each batch's forward and backward pass), ``clip_norm`` (bound on the whole gradient's L2

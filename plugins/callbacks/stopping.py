@@ -79,7 +79,7 @@ class EarlyStopping(Callback):
     @hookimpl
     def on_fit_end(self, run, metrics):
         if self.restore(run):
-            from engine.loop import final_metrics  # the metrics were computed before the restore
+            from engine.runtime.loop import final_metrics  # the metrics were computed before the restore
 
             metrics.update(final_metrics(run))
             run.final_metrics = metrics  # keep the loop's dict: it is what fit returns

@@ -1,6 +1,6 @@
 """CUDA kernels of plugins.conv. Mirrors cpu_kernels function for function.
 
-Convolutions are im2col + one matrix product over the whole batch (engine.cuda_blas.matmul):
+Convolutions are im2col + one matrix product over the whole batch (engine.runtime.cuda_blas.matmul):
 cols is (C*KD*KH*KW, N*P) with P output positions per sample, rebuilt from the padded input in
 the backward pass rather than kept. Every other kernel is a grid-stride loop over the elements
 of its output, each thread gathering what it needs, so no two threads write one element
@@ -10,7 +10,7 @@ shared edge elements with atomics.
 
 from numba import cuda, float64
 
-from engine import cuda_blas, device
+from engine.runtime import cuda_blas, device
 
 from . import _math
 

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from engine.errors import RedesError
-from engine.network import walk
+from engine.runtime.network import walk
 
 
 def plot_filters(
@@ -23,7 +23,7 @@ def plot_filters(
     device: Annotated[str, typer.Option(help="cpu or cuda")] = "cpu",
 ):
     """Draw the kernels of a convolution layer of CHECKPOINT and its feature maps for one sample."""
-    from engine.resume import run_from_checkpoint
+    from engine.runtime.resume import run_from_checkpoint
 
     filters_png(run_from_checkpoint(checkpoint, device=device, data_dir=data_dir), out,
                 layer=layer, index=index)

@@ -4,8 +4,8 @@ import math
 
 from engine import Layer
 from engine.errors import LayerPathError, SpecError
-from engine.plugins import registry
-from engine.spec import build_layers
+from engine.runtime.plugins import registry
+from engine.runtime.spec import build_layers
 
 from .layers import KERNELS
 

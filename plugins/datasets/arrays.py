@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from engine import Dataset
-from engine.data import Arrays
+from engine.runtime.data import Arrays
 from engine.errors import DataError
 
 

@@ -3,7 +3,7 @@
 import numpy as np
 
 from engine import Dataset
-from engine.data import Arrays
+from engine.runtime.data import Arrays
 
 from ._split import check_test_size, stratified_split
 

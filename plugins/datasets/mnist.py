@@ -3,7 +3,7 @@
 import numpy as np
 
 from engine import Dataset
-from engine.data import Arrays, ensure_files
+from engine.runtime.data import Arrays, ensure_files
 from engine.errors import DataError
 
 from .idx import read_idx

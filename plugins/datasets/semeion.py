@@ -5,7 +5,7 @@ import warnings
 import numpy as np
 
 from engine import Dataset
-from engine.data import Arrays, ensure_files
+from engine.runtime.data import Arrays, ensure_files
 from engine.errors import DataError
 
 from ._split import check_test_size, stratified_split

@@ -7,7 +7,7 @@ each thread one row, since rows are short (classes) and batches are what we para
 import numpy as np
 from numba import cuda
 
-from engine import cuda_blas, device
+from engine.runtime import cuda_blas, device
 
 from . import _math
 

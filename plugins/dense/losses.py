@@ -1,5 +1,5 @@
 """Dense family losses; y: (batch, outputs). Each returns the summed loss and the gradient of
-the mean loss over the batch (see engine.loss)."""
+the mean loss over the batch (see engine.contract.loss)."""
 
 from engine import Loss
 

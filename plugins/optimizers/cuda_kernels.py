@@ -6,7 +6,7 @@ together, so a step is one launch.
 
 from numba import cuda
 
-from engine import device
+from engine.runtime import device
 
 from . import _math
 

@@ -8,7 +8,7 @@ in the same order, as the CPU loop.
 import numpy as np
 from numba import cuda
 
-from engine import device
+from engine.runtime import device
 
 from . import _math
 

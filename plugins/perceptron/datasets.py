@@ -8,7 +8,7 @@ and the ``perceptron_errors`` loss reports the error rate instead.
 import numpy as np
 
 from engine import Dataset
-from engine.data import Arrays
+from engine.runtime.data import Arrays
 
 
 class Separable(Dataset):

@@ -3,7 +3,7 @@
 import numpy as np
 
 from engine import Trainer
-from engine import device as devices
+from engine.runtime import device as devices
 from engine.errors import SpecError
 
 from . import cpu_kernels, cuda_kernels

@@ -2,7 +2,7 @@
 
 from numba import cuda
 
-from engine import device
+from engine.runtime import device
 
 from . import _math
 

@@ -5,10 +5,10 @@ layer cannot land untested (thinc's test_layers_api, datasette's hook coverage t
 import numpy as np
 import pytest
 
-from engine import checkpoint as ckpt
-from engine.loop import build_run
-from engine.plugins import registry
-from engine.spec import build_layers, spec_from_dict
+from engine.runtime import checkpoint as ckpt
+from engine.runtime.loop import build_run
+from engine.runtime.plugins import registry
+from engine.runtime.spec import build_layers, spec_from_dict
 from engine.testing import build_layer, gradcheck
 
 # name -> (spec table, per-sample input shape, expected per-sample output shape, train flag)

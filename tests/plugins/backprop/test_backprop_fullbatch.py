@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from engine import testing
-from engine.loop import build_run, fit
-from engine.spec import parse_spec
+from engine.runtime.loop import build_run, fit
+from engine.runtime.spec import parse_spec
 from plugins.backprop.fullbatch import FlatObjective
 
 SPEC = """

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 
 from engine.errors import SpecError
-from engine.layer import ParamDecl
-from engine.loop import build_run
-from engine.spec import parse_spec
-from engine.regularize import cpu_kernels, decay_vector, max_norm_blocks
+from engine.contract.layer import ParamDecl
+from engine.runtime.loop import build_run
+from engine.runtime.spec import parse_spec
+from engine.runtime.regularize import cpu_kernels, decay_vector, max_norm_blocks
 
 SPEC = """
 seed = 3
@@ -211,7 +211,7 @@ def test_negative_or_non_numeric_coefficients_are_rejected(override):
 
 
 def test_regularised_training_runs_and_keeps_the_constraint():
-    from engine.loop import fit
+    from engine.runtime.loop import fit
 
     run = build_run(parse_spec(SPEC, overrides=[
         "trainer.max_norm=1.0", "trainer.l2=1e-4", "trainer.weight_noise=0.01",

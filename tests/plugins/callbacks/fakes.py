@@ -1,4 +1,4 @@
-"""A minimal stand-in for engine.loop.Run, so hooks can be driven with chosen metric values."""
+"""A minimal stand-in for engine.runtime.loop.Run, so hooks can be driven with chosen metric values."""
 
 from types import SimpleNamespace
 

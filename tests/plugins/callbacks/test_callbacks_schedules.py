@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from engine.errors import SpecError
-from engine.loop import build_run, fit
-from engine.plugins import registry
-from engine.resume import run_from_checkpoint
-from engine.spec import parse_spec
+from engine.runtime.loop import build_run, fit
+from engine.runtime.plugins import registry
+from engine.runtime.resume import run_from_checkpoint
+from engine.runtime.spec import parse_spec
 from tests.plugins.callbacks.fakes import fake_run
 
 
@@ -185,7 +185,7 @@ def test_schedules_in_training_and_exact_resume(tmp_path, table):
 def test_recorded_lr_is_the_rate_the_epoch_used_whatever_the_hook_order(order):
     import pluggy
 
-    from engine import hookspecs
+    from engine.contract import hookspecs
 
     cbs = [callback("step_lr", step_size=10), callback("reduce_on_plateau", monitor="loss",
                                                        patience=0, factor=0.5)]

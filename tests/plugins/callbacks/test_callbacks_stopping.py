@@ -7,9 +7,9 @@ import pytest
 
 from engine import Callback, hookimpl
 from engine.errors import SpecError
-from engine.loop import build_run, evaluate_split, fit
-from engine.plugins import registry
-from engine.spec import parse_spec
+from engine.runtime.loop import build_run, evaluate_split, fit
+from engine.runtime.plugins import registry
+from engine.runtime.spec import parse_spec
 from tests.plugins.callbacks.fakes import fake_run
 
 

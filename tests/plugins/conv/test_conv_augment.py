@@ -5,8 +5,8 @@ import pytest
 from scipy import ndimage
 
 from engine.errors import SpecError
-from engine.loop import build_run, fit
-from engine.spec import load_spec
+from engine.runtime.loop import build_run, fit
+from engine.runtime.spec import load_spec
 from plugins.conv.augment import Augment, augment_images, elastic_fields, warp_images
 
 SPEC = """
@@ -192,7 +192,7 @@ def test_flat_inputs_need_image_shape(tmp_path):
 
 
 def test_resume_draws_the_same_augmentations(tmp_path):
-    from engine.resume import run_from_checkpoint
+    from engine.runtime.resume import run_from_checkpoint
 
     straight = _run(tmp_path, epochs=2)
     fit(straight)

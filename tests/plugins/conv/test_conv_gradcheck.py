@@ -5,8 +5,8 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.network import Network, place
-from engine.plugins import add_plugin, registry
+from engine.runtime.network import Network, place
+from engine.runtime.plugins import add_plugin, registry
 from engine.testing import build_layer, gradcheck, gradcheck_network
 
 add_plugin("plugins.conv")  # a no-op once plugins.conv is among the engine's default plugins

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from engine.errors import ShapeError, SpecError
-from engine.loop import build_run
-from engine.network import Network, walk
-from engine.plugins import add_plugin, registry
-from engine.spec import load_spec, spec_from_dict
+from engine.runtime.loop import build_run
+from engine.runtime.network import Network, walk
+from engine.runtime.plugins import add_plugin, registry
+from engine.runtime.spec import load_spec, spec_from_dict
 from engine.testing import build_layer
 from tests.plugins.conv import naive
 

@@ -6,9 +6,9 @@ from typer.testing import CliRunner
 
 from cli import app
 from engine.errors import RedesError
-from engine.loop import build_run, fit
-from engine.resume import run_from_checkpoint
-from engine.spec import load_spec
+from engine.runtime.loop import build_run, fit
+from engine.runtime.resume import run_from_checkpoint
+from engine.runtime.spec import load_spec
 from plugins.conv.plots import filters_png
 
 SPEC = """

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from engine import data
+from engine.runtime import data
 
 
 def _shared_data():

@@ -5,7 +5,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from engine.data import prepare
+from engine.runtime.data import prepare
 from engine.errors import DataError
 from plugins.datasets.arrays import CSV, NPZ
 

@@ -5,8 +5,10 @@ import hashlib
 import numpy as np
 import pytest
 
-from engine import Dataset, plugins
-from engine.data import prepare
+from engine import Dataset
+
+from engine.runtime import plugins
+from engine.runtime.data import prepare
 from engine.errors import DataError
 from plugins.datasets.digits import Digits
 from plugins.datasets.semeion import Semeion, read_semeion

@@ -5,7 +5,7 @@ import gzip
 import numpy as np
 import pytest
 
-from engine.data import prepare
+from engine.runtime.data import prepare
 from engine.errors import DataError
 from plugins.datasets.idx import read_idx, write_idx
 from plugins.datasets.mnist import MNIST, TEST_X, TEST_Y, TRAIN_X, TRAIN_Y, FashionMNIST

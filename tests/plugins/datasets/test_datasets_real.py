@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from engine.data import ensure_files, md5sum, prepare
+from engine.runtime.data import ensure_files, md5sum, prepare
 from plugins.datasets.mnist import MNIST
 from plugins.datasets.semeion import Semeion
 

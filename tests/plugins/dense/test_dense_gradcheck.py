@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from engine import Network, testing
-from engine.network import place
-from engine.plugins import registry
+from engine.runtime.network import place
+from engine.runtime.plugins import registry
 from plugins.dense.layers import Dense, Sigmoid
 from plugins.dense.losses import MSE
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine import device
-from engine.plugins import registry
+from engine.runtime import device
+from engine.runtime.plugins import registry
 from plugins.dense import cpu_kernels, cuda_kernels
 from tests.plugins.dense import naive
 

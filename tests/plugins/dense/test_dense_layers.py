@@ -6,10 +6,10 @@ import pytest
 
 
 from engine import Network, testing
-from engine import device as devices
+from engine.runtime import device as devices
 from engine.errors import DataError, ShapeError
-from engine.network import place
-from engine.plugins import registry
+from engine.runtime.network import place
+from engine.runtime.plugins import registry
 from plugins.dense.layers import Dense, Dropout, Identity, Softmax
 from tests.plugins.dense import naive
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from engine import Network
-from engine.plugins import registry
+from engine.runtime.plugins import registry
 from plugins.dense.layers import Dense
 
 FAN_IN, FAN_OUT = 50, 200  # distinct, so fan-in, fan-out and averaged scalings all differ

@@ -14,8 +14,8 @@ import inspect
 import numpy as np
 import pytest
 
-from engine import device
-from engine.plugins import registry
+from engine.runtime import device
+from engine.runtime.plugins import registry
 from engine.testing import build_optimizer
 from plugins.optimizers.optimizers import Adagrad, Adam, AdaptiveGains, RMSprop, Rprop
 

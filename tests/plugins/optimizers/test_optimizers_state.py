@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from engine import device
-from engine.plugins import registry
+from engine.runtime import device
+from engine.runtime.plugins import registry
 from engine.testing import build_optimizer
 
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)]

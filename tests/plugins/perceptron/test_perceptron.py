@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine import device
-from engine.data import Splits
+from engine.runtime import device
+from engine.runtime.data import Splits
 from engine.errors import DataError, RedesError, SpecError
-from engine.loop import attach_data, build_run, fit
-from engine.spec import parse_spec
+from engine.runtime.loop import attach_data, build_run, fit
+from engine.runtime.spec import parse_spec
 from engine.testing import build_layer
 from plugins.perceptron import cpu_kernels, cuda_kernels
 from plugins.perceptron.datasets import Separable

@@ -9,16 +9,18 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine import device, testing
+from engine import testing
+
+from engine.runtime import device
 from engine.errors import SpecError
-from engine.spec import build_layers
+from engine.runtime.spec import build_layers
 from plugins.regularization import cpu_kernels, cuda_kernels
 
 
 @given(data=st.data())
 def test_gaussian_noise_gradcheck(data):
     batch, features = data.draw(st.integers(1, 4)), data.draw(st.integers(1, 6))
-    std = data.draw(st.floats(0.0, 2.0, allow_subnormal=False))  # engine.fpu flushes them
+    std = data.draw(st.floats(0.0, 2.0, allow_subnormal=False))  # engine.runtime.fpu flushes them
     seed = data.draw(st.integers(0, 2**16))
     x = data.draw(testing.arrays((batch, features)), label="x")
     layer = testing.build_layer("gaussian_noise", (features,), seed=seed, std=std)

@@ -1,0 +1,82 @@
+"""The trainer contract: what an epoch's batches are and what one step on one batch does.
+
+The loop (``engine.runtime.loop``) owns epochs, stages, progress, metrics, callbacks, the per-step NaN
+check and checkpoints, and calls a trainer only through the methods below, so every trainer gets
+all of them. Within a stage (``engine.runtime.stages``) ``run.network``, ``run.loss``, ``run.optimizer``,
+``run.x_train`` and ``run.t_train`` are the stage's: a trainer never needs to know whether it
+trains the whole network or a slice of it.
+
+* ``setup(run)`` — once per stage, after the network, loss and optimizer are built *and the
+  data is attached* (``run.x_train``/``run.t_train`` exist). Allocate buffers here; anything it
+  draws from ``run.rng`` that later steps depend on belongs in ``state()``.
+* ``batches(run, epoch)`` — an iterable of ``(x, t)`` device batches for one epoch. The default
+  gathers shuffled mini-batches (``batch_size``, ``shuffle``); a truncated-BPTT trainer yields
+  ordered windows, a full-batch solver the whole set once.
+* ``train_batch(run, x, t) -> float`` — one step: the batch's *summed* loss (or the quantity
+  the trainer reports as ``loss``), which the loop averages over the epoch and checks for NaN.
+* ``evaluate(run, split) -> dict`` — the trainer's own metrics (reconstruction error, free
+  energy gap, mistakes): ``split`` is ``"train"`` after every epoch (merged unprefixed into the
+  epoch's metrics), ``"val"``/``"test"`` at the end of epochs and runs (prefixed ``val_``,
+  ``test_``). The engine adds the loss and its target kind's metrics (accuracy, mse) itself.
+* ``final_metrics(run) -> dict`` — a verdict added to the run's final metrics (converged?).
+* ``state()`` / ``load_state(state)`` — a dict of arrays and JSON scalars checkpointed with the
+  run (persistent Gibbs chains, carried recurrent state), restored after ``setup`` on resume so
+  that a resumed run continues bit for bit.
+
+``needs_loss = False`` (an RBM trained by contrastive divergence) means the spec needs no
+``[loss]`` section and none is defaulted for it. Common spec keys: ``epochs``, ``batch_size``
+(an int, 1 = online learning, or ``"full"``) and ``shuffle``; subclasses add their own.
+"""
+
+from typing import ClassVar
+
+
+class Trainer:
+    name: ClassVar[str] = ""
+    needs_loss: ClassVar[bool] = True
+
+    def __init__(self, epochs: int = 10, batch_size: int | str = 32, shuffle: bool = True):
+        if int(epochs) < 1:
+            raise ValueError(f"epochs must be at least 1, got {epochs}")
+        if batch_size != "full" and (not isinstance(batch_size, int) or batch_size < 1):
+            raise ValueError(f"batch_size must be a positive integer or \"full\", got {batch_size!r}")
+        self.epochs, self.batch_size, self.shuffle = int(epochs), batch_size, bool(shuffle)
+
+    def setup(self, run):
+        """Called once per stage after its components are built and its data is attached."""
+
+    def batches(self, run, epoch):
+        """Shuffled mini-batches ``(x, t)`` gathered on the device; the last partial one kept.
+
+        Targets of kind ``"inputs"`` are the input batch itself (no second gather); without a
+        loss the targets are None.
+        """
+        x, t = run.x_train, run.t_train
+        n = x.shape[0]
+        bs = n if self.batch_size == "full" else min(self.batch_size, n)
+        if not self.shuffle:
+            for start in range(0, n, bs):
+                xb = x[start : start + bs]
+                yield xb, (xb if t is x else None if t is None else t[start : start + bs])
+            return
+        perm = run.rng.permutation(n)
+        take = run.dev.take
+        for start in range(0, n, bs):
+            idx = perm[start : start + bs]
+            xb = take(x, idx)
+            yield xb, (xb if t is x else None if t is None else take(t, idx))
+
+    def train_batch(self, run, x, t):
+        raise NotImplementedError
+
+    def evaluate(self, run, split):
+        return {}
+
+    def final_metrics(self, run):
+        return {}
+
+    def state(self):
+        return {}
+
+    def load_state(self, state):
+        pass
