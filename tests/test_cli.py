@@ -294,3 +294,17 @@ def test_run_says_which_defaults_shape_it_and_that_no_checkpoint_is_written(tmp_
     assert "default: [trainer]" not in result.stderr  # given in the spec
     quiet = invoke("run", spec, "-q", "--json")
     assert "default:" not in quiet.stderr
+
+
+def test_validate_imports_neither_cuda_nor_the_full_batch_solvers():
+    """Start-up time: numba.cuda (~0.25 s) and scipy.optimize (~0.2 s) load only when used."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom typer.testing import CliRunner\nfrom cli import app\n"
+            f"r = CliRunner().invoke(app, ['validate', {str(ROOT / 'specs/quickstart.toml')!r}])\n"
+            "assert r.exit_code == 0, r.output\n"
+            "print(sorted(m for m in ('numba.cuda', 'scipy.optimize') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

@@ -193,8 +193,19 @@ def get(name):
     return dev
 
 
+def kernel_modules(package):
+    """A family's kernel twins by module name, ``{"cpu": "<package>.cpu_kernels", "cuda":
+    "<package>.cuda_kernels"}``, for a component's ``kernels``: each module is imported when a
+    component is first placed on that device, so nothing imports numba.cuda (a quarter of a
+    second) unless the CUDA device is chosen."""
+    return {"cpu": f"{package}.cpu_kernels", "cuda": f"{package}.cuda_kernels"}
+
+
 def kernels_for(component, dev):
-    """The kernel module ``component`` uses on ``dev``, or a DeviceError naming it."""
+    """The kernel module ``component`` uses on ``dev``, or a DeviceError naming it.
+
+    ``component.kernels`` maps a device name to a module or a module's dotted name (imported
+    here, once)."""
     kernels = getattr(component, "kernels", None) or {}
     if not kernels:
         return None
@@ -203,4 +214,9 @@ def kernels_for(component, dev):
             f"{type(component).__name__} ('{component.name}') has no kernels for device "
             f"'{dev.name}'; it supports: {', '.join(kernels)}."
         )
-    return kernels[dev.name]
+    module = kernels[dev.name]
+    if isinstance(module, str):
+        import importlib
+
+        module = importlib.import_module(module)
+    return module

@@ -8,10 +8,11 @@ import math
 import numpy as np
 
 from engine import Layer
+from engine.runtime import device
 
-from . import _math, cpu_kernels, cuda_kernels
+from . import _math
 
-KERNELS = {"cpu": cpu_kernels, "cuda": cuda_kernels}
+KERNELS = device.kernel_modules(__package__)
 AXES = {1: ("length",), 2: ("height", "width"), 3: ("depth", "height", "width")}
 
 

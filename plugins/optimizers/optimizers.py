@@ -12,10 +12,10 @@ import math
 import numpy as np
 
 from engine import Optimizer
+from engine.runtime import device
 
-from . import cpu_kernels, cuda_kernels
 
-KERNELS = {"cpu": cpu_kernels, "cuda": cuda_kernels}
+KERNELS = device.kernel_modules(__package__)
 
 
 def _check(ok, message):

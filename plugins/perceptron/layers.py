@@ -1,10 +1,10 @@
 """Perceptron layers; x, y: (batch, units)."""
 
 from engine import Layer
+from engine.runtime import device
 
-from . import cpu_kernels, cuda_kernels
 
-KERNELS = {"cpu": cpu_kernels, "cuda": cuda_kernels}
+KERNELS = device.kernel_modules(__package__)
 
 
 class Threshold(Layer):

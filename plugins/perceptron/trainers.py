@@ -6,9 +6,8 @@ from engine import Trainer
 from engine.runtime import device as devices
 from engine.errors import SpecError
 
-from . import cpu_kernels, cuda_kernels
 
-KERNELS = {"cpu": cpu_kernels, "cuda": cuda_kernels}
+KERNELS = devices.kernel_modules(__package__)
 
 
 class Perceptron(Trainer):

@@ -20,7 +20,6 @@ import numpy as np
 
 from engine.runtime import device as devices
 from engine.errors import SpecError
-from . import cpu_kernels, cuda_kernels
 
 KEYS = ("l2", "l1", "max_norm", "weight_noise", "clip_norm", "layer_l2", "layer_l1",
         "layer_max_norm")
@@ -39,7 +38,7 @@ class Regularizer:
       global value for that layer and the layers nested in it; 0 switches it off there.
     """
 
-    kernels = {"cpu": cpu_kernels, "cuda": cuda_kernels}
+    kernels = devices.kernel_modules(__name__)
 
     def __init__(self, *, l2=0.0, l1=0.0, max_norm=0.0, weight_noise=0.0, clip_norm=0.0,
                  layer_l2=None, layer_l1=None, layer_max_norm=None):
