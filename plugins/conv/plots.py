@@ -6,6 +6,7 @@ Registered through ``register_commands`` (group ``plot``), so the engine knows n
 from pathlib import Path
 from typing import Annotated, Optional
 
+import numpy as np
 import typer
 
 from engine.errors import RedesError
@@ -51,26 +52,37 @@ def _conv_layer(network, layer):
                      f"its layers are: {names}.")
 
 
-def _grid(fig, images, title, cmap):
-    """One subfigure panel: ``images`` (count, h, w) in a near-square grid of axes."""
+def _grid(fig, images, title, cmap, symmetric=False):
+    """One subfigure panel: ``images`` (count, h, w) in a near-square grid of axes, all on one
+    colour scale (symmetric around 0 for kernels, whose sign matters) with its colour bar."""
     import math
+
+    from matplotlib.colors import Normalize
 
     count = len(images)
     cols = math.ceil(math.sqrt(count))
     rows = math.ceil(count / cols)
+    lo, hi = float(np.min(images)), float(np.max(images))
+    if symmetric:
+        lo, hi = -max(abs(lo), abs(hi)), max(abs(lo), abs(hi))
+    norm = Normalize(lo, hi if hi > lo else lo + 1e-12)
     axes = fig.subplots(rows, cols, squeeze=False)
+    shown = None
     for k, ax in enumerate(axes.flat):
         ax.set_axis_off()
         if k < count:
-            ax.imshow(images[k], cmap=cmap, interpolation="nearest")
-            ax.set_title(str(k), fontsize="x-small")
+            shown = ax.imshow(images[k], cmap=cmap, norm=norm, interpolation="nearest")
+            if count > 1:
+                ax.set_title(str(k), fontsize="x-small")
+    fig.colorbar(shown, ax=axes.ravel().tolist(), shrink=0.8)
     fig.suptitle(title, fontsize="medium")
 
 
 def filters_png(run, path, layer=None, index=0):
-    """Write a PNG of a convolution layer of ``run``'s network: its kernels (top: the mean over
-    input channels, one image per filter) and its output feature maps for test sample ``index``
-    (bottom; the validation, else training, split when there is no test split). ``layer`` is a
+    """Write a PNG of a convolution layer of ``run``'s network: the input sample (top), its
+    kernels (middle: the mean over input channels, one image per filter, on one colour scale
+    symmetric around 0) and its output feature maps for test sample ``index`` (bottom; the
+    validation, else training, split when there is no test split), each panel with a colour bar. ``layer`` is a
     layer's name or path (nested layers included); None takes the first convolution. Returns the
     path.
     """
@@ -93,11 +105,15 @@ def filters_png(run, path, layer=None, index=0):
     maps = dev.to_host(run.model.forward(sample, upto=where)[0])[0]
     maps = maps.reshape(maps.shape[0], -1, maps.shape[-1])  # (filters, H' or 1, W')
 
-    fig = Figure(figsize=(8, 9), dpi=100)
+    image = x[index].reshape(-1, *x.shape[-1:]) if x.ndim < 4 else x[index].mean(axis=0)
+    fig = Figure(figsize=(8, 11), dpi=100)
     FigureCanvasAgg(fig)
-    top, bottom = fig.subfigures(2, 1)
-    _grid(top, kernels, f"{conv.label}: {w.shape[0]} kernels {tuple(w.shape[2:])}"
-          + (f" (mean of {w.shape[1]} input channels)" if w.shape[1] > 1 else ""), "gray")
+    first, middle, bottom = fig.subfigures(3, 1, height_ratios=[1, 3, 3])
+    _grid(first, image[None], f"{split} sample {index} (the input"
+          + (f", mean of {x.shape[1]} channels)" if x.ndim == 4 and x.shape[1] > 1 else ")"), "gray")
+    _grid(middle, kernels, f"{conv.label}: {w.shape[0]} kernels {tuple(w.shape[2:])}"
+          + (f" (mean of {w.shape[1]} input channels)" if w.shape[1] > 1 else ""), "RdBu_r",
+          symmetric=True)
     _grid(bottom, maps, f"{conv.label} feature maps of {split} sample {index}", "viridis")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -69,8 +69,10 @@ def test_cli_writes_a_png(conv_ckpt, tmp_path):
                                       "--index", "3"])
     assert result.exit_code == 0, result.output
     img = mpimg.imread(out)
-    assert img.shape[:2] == (900, 800) and img.shape[2] in (3, 4)
+    assert img.shape[:2] == (1100, 800) and img.shape[2] in (3, 4)
     assert img[..., :3].std() > 0.05  # not a blank canvas
+    top = img[: 1100 // 7, :, :3]  # the input sample's panel, with its colour bar
+    assert top.std() > 0.05
 
 
 def test_named_layer_and_errors(conv_ckpt, tmp_path):
