@@ -118,3 +118,40 @@ def test_the_layout_section_lists_every_engine_module():
     assert not missing, f"README layout lacks {missing}"
     for folder in ("contract/", "runtime/", "commands/", "regularize/"):
         assert folder in layout
+
+
+def _bash_commands():
+    """Every command of the README's ```bash blocks (split on ``&&``), with its block's line."""
+    out = []
+    lines = README.splitlines()
+    for i, line in enumerate(lines):
+        if line.strip() == "```bash":
+            j = i + 1
+            while lines[j].strip() != "```":
+                out += [(i + 1, cmd.strip()) for cmd in lines[j].split("&&") if cmd.strip()]
+                j += 1
+    return out
+
+
+BASH = _bash_commands()
+
+
+@pytest.mark.parametrize(("line", "command"), BASH, ids=[c for _, c in BASH])
+def test_every_readme_shell_command_works_as_written(line, command, tmp_path):
+    """Run each command as a user would, in a folder holding a copy of specs/. The installs are
+    what .ci/run itself does in a fresh virtual environment, and the test command is this suite."""
+    import shlex
+    import shutil
+    import subprocess
+    import sys
+
+    if command.startswith("pip install"):
+        pytest.skip(f"README line {line}: `{command}` is what .ci/run runs in a fresh venv")
+    if command == "python -m pytest":
+        pytest.skip(f"README line {line}: `{command}` is this very test suite")
+    shutil.copytree(Path(__file__).resolve().parents[1] / "specs", tmp_path / "specs")
+    argv = shlex.split(command)
+    assert argv[0] == "redes", f"README line {line}: unexpected command {command!r}"
+    argv[0] = str(Path(sys.executable).parent / "redes")
+    done = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, f"README line {line}: `{command}` failed:\n{done.stderr}"
