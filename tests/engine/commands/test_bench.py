@@ -17,9 +17,16 @@ def test_timed_optimizer_times_real_steps_without_changing_training():
 
 
 def test_run_bench_reports_the_update_share_of_each_timed_epoch():
+    import time
+
+    t0 = time.perf_counter()
     result = bench.run_bench("mlp", batch=10, reps=2, n=200, cold=False, warmup=5,
                              optimizer="adam")
+    wall = time.perf_counter() - t0
     assert result["optimizer"] == "adam" and len(result["update_shares"]) == 2
     assert all(0 < share < 1 for share in result["update_shares"])
     assert result["update_share"] == np.median(result["update_shares"])
-    assert result["samples_per_sec"] == 200 / result["seconds_per_epoch"]
+    # the timed epochs happened inside this call: together they took less than all of it, so
+    # the reported rate is at least what the whole call's wall time allows
+    assert 0 < sum(result["epoch_seconds"]) < wall
+    assert result["samples_per_sec"] >= 200 / wall

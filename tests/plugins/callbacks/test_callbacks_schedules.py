@@ -91,11 +91,21 @@ def test_reduce_on_plateau_defaults_and_eps():
 
 
 def test_reduce_on_plateau_state_round_trip():
-    values = [1.0, 0.95, 0.92, 0.91, 0.5, 0.49, 0.48]
-    _, cb = plateau(values[:4], factor=0.5, patience=2, threshold=0.1, cooldown=1)
-    again = callback("reduce_on_plateau", factor=0.5, patience=2, threshold=0.1, cooldown=1)
+    """A callback rebuilt from the saved state of the first four epochs continues exactly as
+    the uninterrupted one: its cooldown and bad-epoch count survive the JSON round trip."""
+    values = [1.0, 0.95, 0.92, 0.91, 0.5, 0.49, 0.48, 0.47, 0.46]
+    keys = dict(factor=0.5, patience=2, threshold=0.1, cooldown=1)
+    whole, _ = plateau(values, **keys)
+    first, cb = plateau(values[:4], **keys)
+    again = callback("reduce_on_plateau", **keys)
     again.load_state(json.loads(json.dumps(cb.state())))
-    assert again.state() == cb.state()
+    run = fake_run(first[-1])
+    rest = []
+    for e, v in enumerate(values[4:], start=4):
+        again.on_epoch_end(run=run, epoch=e, metrics={"val_loss": v})
+        rest.append(run.optimizer.lr)
+    assert first + rest == whole
+    assert whole[3] == 0.05 and whole[-1] == 0.025  # both reductions fall on each side of the cut
 
 
 def test_bold_driver_sequence_and_restore():

@@ -132,12 +132,13 @@ def test_layer_on_cuda_matches_cpu(name, kwargs):
     if not cuda.is_available():
         pytest.skip("no CUDA (and not running the simulator)")
     x = np.random.default_rng(1).uniform(0, 1, (3, 5))
+    dy = np.random.default_rng(2).standard_normal(x.shape)  # not ones: a swapped index shows
     out = {}
     for dev in ("cpu", "cuda"):
         layer = testing.build_layer(name, (5,), device=dev, **kwargs)
         layer.rng = np.random.default_rng(11)
         y, cache = layer.forward(layer.dev.to_device(x), train=True)
-        dx = layer.backward(cache, layer.dev.to_device(np.ones_like(x)))
+        dx = layer.backward(cache, layer.dev.to_device(dy))
         out[dev] = (layer.dev.to_host(y), layer.dev.to_host(dx))
     np.testing.assert_allclose(out["cuda"][0], out["cpu"][0], rtol=1e-12)
     np.testing.assert_array_equal(out["cuda"][1], out["cpu"][1])
