@@ -114,6 +114,11 @@ path = "%s"
     assert [sorted(k for k in row if k in ("chain_norm", "val_activity")) for row in history] == [
         ["chain_norm", "val_activity"]] * 2
     assert state.shape == (64,)
+    png = tmp_path / "toy.png"
+    drawn = CliRunner().invoke(app, ["plot", "history", str(tmp_path / "toy.h5"), "--metric",
+                                     "chain_norm", "--metric", "val_activity", "--out", str(png)])
+    assert drawn.exit_code == 0, drawn.output
+    assert png.stat().st_size > 5_000
 
 
 def test_trainers_that_need_no_loss_get_none_and_others_get_the_printed_default():
@@ -181,3 +186,37 @@ def test_a_batch_larger_than_the_training_set_is_said_once(caplog):
     notes = [r.getMessage() for r in caplog.records if "batch_size" in r.getMessage()]
     assert notes == [f"batch_size 5000 is larger than the {run.x_train.shape[0]} training "
                      "samples: each step uses the whole training set (full batch)."]
+
+
+def test_a_vocabulary_known_only_after_loading_sets_the_class_count(tmp_path):
+    """A dataset whose class count is None until it loads (a character vocabulary): validate
+    builds without loading anything, and the run takes the count from the loaded arrays."""
+    from engine import Dataset
+    from engine.runtime.data import Arrays
+
+    class Letters(Dataset):
+        name = "letters"
+        needs_files = False
+        sample_shape = (4,)
+        n_classes = None  # the vocabulary is read from the data
+
+        def load(self, data_dir):
+            rng = np.random.default_rng(0)
+            x = rng.uniform(0, 1, (40, 4))
+            y = (x.sum(axis=1) * 2).astype(np.int64) % 5
+            return Arrays(x, y, x[:8], y[:8], n_classes=5)
+
+    reg = plugin_manager.registry("datasets")
+    reg.register(Letters)
+    try:
+        text = ('[data]\ntype = "letters"\n[model]\nlayers = [{ type = "dense", units = 5 }]\n'
+                '[trainer]\nepochs = 1\n')
+        from engine.commands.validate import dry_run
+
+        assert dry_run(parse_spec(text)) == (5,)
+        run = build_run(parse_spec(text))
+        assert run.n_classes == 5 and "test_accuracy" in fit(run)
+        with pytest.raises(SpecError, match="'letters' has 5 classes"):
+            build_run(parse_spec(text.replace("units = 5", "units = 7")))
+    finally:
+        reg._items.pop("letters")
