@@ -190,3 +190,17 @@ def test_every_template_is_package_data():
                  and "__pycache__" not in p.parts}
     assert templates and templates <= shipped
     assert all(p.suffix == ".tmpl" for p in templates)  # so pytest never collects them
+
+
+def test_the_readme_steps_are_the_ones_the_command_prints(tmp_path, monkeypatch):
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("### Starting a plugin package\n", 1)[1].split("\n## ", 1)[0]
+    block = section.split("```bash\n", 1)[1].split("```", 1)[0].splitlines()
+    assert block[0] == "redes new-plugin redes-swish"
+    monkeypatch.chdir(tmp_path)
+    result = invoke("redes-swish")
+    assert result.exit_code == 0, result.output
+    printed = [line.split("  # ")[0].strip()
+               for line in result.stdout.split("next steps:\n", 1)[1].splitlines()]
+    assert block[1:] == printed[:len(block) - 1]
+    assert "| `redes new-plugin NAME [--dir PATH]` |" in readme  # the command table's row
