@@ -53,17 +53,21 @@ def plugin_names(name):
     if pkg == "redes":
         raise ScaffoldError("'redes' cannot be a plugin name: it is the engine's own distribution, "
                             f"which installing the plugin would replace. Pick another name, {example}.")
+    return name, pkg
+
+
+def check_importable(name, pkg):
+    """ScaffoldError when a module ``pkg`` is already importable: ``import pkg`` would find it
+    instead of the new package. (A bare folder of that name, a namespace package, would not.)"""
     try:
         found = importlib.util.find_spec(pkg)
     except (ImportError, ValueError):
         found = None
-    if found is not None:
-        where = found.origin or ", ".join(found.submodule_search_locations or []) or "built in"
+    if found is not None and found.origin is not None:
         raise ScaffoldError(
             f"'{name}' cannot be a plugin name: a module '{pkg}' is already importable here "
-            f"({where}), so `import {pkg}` would not find the new package. Pick another name, "
-            f"{example}.")
-    return name, pkg
+            f"({found.origin}), so `import {pkg}` would not find the new package. Pick another "
+            "name, e.g. 'redes-swish' (imported as redes_swish).")
 
 
 def render(text, values):
@@ -86,6 +90,7 @@ def new_plugin(name, parent="."):
         raise ScaffoldError(
             f"{root} already exists; new-plugin writes a new folder and never changes an existing "
             f"one. Remove or rename it, pick another name, or write elsewhere with --dir PATH.")
+    check_importable(dist, pkg)
     values = {"pkg": pkg, "dist": dist, "redes_version": __version__}
     try:
         root.mkdir(parents=True)

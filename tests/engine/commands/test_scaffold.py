@@ -206,3 +206,17 @@ def test_the_readme_steps_are_the_ones_the_command_prints(tmp_path, monkeypatch)
                for line in result.stdout.split("next steps:\n", 1)[1].splitlines()]
     assert block[1:] == printed[:len(block) - 1]
     assert "| `redes new-plugin NAME [--dir PATH]` |" in readme  # the command table's row
+
+
+def test_a_module_of_the_import_name_is_refused_but_a_bare_folder_is_not(tmp_path, monkeypatch):
+    path = tmp_path / "path"
+    (path / "demo_layers").mkdir(parents=True)  # a namespace package: the new one would win
+    monkeypatch.syspath_prepend(str(path))
+    out = tmp_path / "out"
+    assert invoke("demo-layers", "--dir", out).exit_code == 0
+    (path / "other_layers.py").write_text("")
+    result = invoke("other-layers", "--dir", out)
+    assert result.exit_code == 2
+    assert (f"a module 'other_layers' is already importable here ({path / 'other_layers.py'}), "
+            "so `import other_layers` would not find the new package") in result.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["demo-layers"]
