@@ -335,6 +335,44 @@ def plugins(plugin: PluginOpt = None,
         err.print(f"[yellow]plugin {escape(name)} failed to load:[/] {escape(reason)}", highlight=False)
 
 
+@app.command("new-plugin")
+@handle_errors
+def new_plugin(name: Annotated[str, typer.Argument(
+                   help="distribution and folder name, e.g. redes-swish (imported as redes_swish)",
+                   show_default=False)],
+               dir_: Annotated[Path, typer.Option(
+                   "--dir", help="folder to create NAME/ in")] = Path(".")):
+    """Write a plugin package NAME/ to start from: one layer with CPU and CUDA kernels, its
+    tests, an example spec and a pyproject.toml whose entry point registers it with redes."""
+    import shlex
+
+    from engine.commands.scaffold import new_plugin as scaffold
+
+    made = scaffold(name, dir_)
+    root = _shown(made.root)
+    out.print(f"wrote the plugin package {escape(root)}/ (import name {made.pkg}, layer "
+              f"'{made.layer}'):", highlight=False, soft_wrap=True)
+    for path in made.files:
+        out.print(f"  {escape(_shown(path))}", highlight=False, soft_wrap=True)
+    steps = [(f"pip install -e {shlex.quote(root)}", "install it; its entry point registers it"),
+             (f"python -m pytest {shlex.quote(root + '/tests')}", "its tests pass as written"),
+             ("redes plugins", f"lists the layer '{made.layer}' from {made.pkg}"),
+             (f"redes run {shlex.quote(root + '/specs/example.toml')}", "trains a spec using it")]
+    width = max(len(cmd) for cmd, _ in steps)
+    out.print("next steps:", highlight=False)
+    for cmd, why in steps:
+        out.print(f"  {escape(cmd.ljust(width))}  # {escape(why)}", highlight=False, soft_wrap=True)
+
+
+def _shown(path):
+    """``path`` relative to the current folder when it is inside it, else absolute."""
+    path = Path(path).absolute()
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 @app.command("eval")
 @handle_errors
 def eval_(checkpoint: CheckpointArg, device: DeviceOpt = "cpu", data_dir: DataDirOpt = None,

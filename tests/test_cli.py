@@ -139,6 +139,7 @@ OPTIONS = {  # every common option that means something for the command
     ("compare",): {"--seed", "--device", "--set", "--data-dir", "--out", "--json", "--plugin", "--quiet"},
     ("plot", "history"): {"--out", "--plugin"},
     ("plot", "filters"): {"--out", "--device", "--data-dir", "--plugin"},
+    ("new-plugin",): set(),
 }
 
 
