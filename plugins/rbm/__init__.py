@@ -9,8 +9,15 @@ and fine-tuned by backprop.
 from engine import hookimpl
 
 from .layers import RBM
+from .trainers import ContrastiveDivergence, PersistentCD
 
 
 @hookimpl
 def register_layers(register):
     register(RBM)
+
+
+@hookimpl
+def register_trainers(register):
+    register(ContrastiveDivergence)
+    register(PersistentCD)

@@ -25,3 +25,9 @@ def cd_statistic(neg, pos, inv_m, inv_n):
     """One entry of the negative log-likelihood gradient estimate: <.>_model - <.>_data, from
     the summed negative-phase (m chains) and positive-phase (n samples) statistics."""
     return neg * inv_m - pos * inv_n
+
+
+def sparsity_penalty(q, target, cost):
+    """Gradient factor of Hinton's sparsity penalty for one hidden unit whose running mean
+    activity is q: cost * (q - target), added to db_j and, times mean v_i, to dw_ij."""
+    return cost * (q - target)

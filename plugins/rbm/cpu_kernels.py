@@ -15,6 +15,7 @@ _sigmoid = njit(cache=True)(_math.sigmoid)
 _sigmoid_grad = njit(cache=True)(_math.sigmoid_grad)
 _bernoulli = njit(cache=True)(_math.bernoulli)
 _cd_statistic = njit(cache=True)(_math.cd_statistic)
+_sparsity_penalty = njit(cache=True)(_math.sparsity_penalty)
 
 
 @njit(cache=True)
@@ -141,3 +142,24 @@ def squared_error(a, b, out):
             d = a[i, j] - b[i, j]
             acc += d * d
     out[0] = acc
+
+
+@njit(cache=True)
+def sparsity_update(v0, h0_prob, target, cost, decay, q, dw, db):
+    """Hinton's sparsity target (Practical Guide section 11): q = decay q + (1 - decay)
+    mean(h0_prob) per hidden unit, then db += cost (q - target) and dw += mean(v0) outer
+    cost (q - target). q: (units,) float64, updated in place; dw, db as for cd_gradient."""
+    n = v0.shape[0]
+    for j in range(q.shape[0]):
+        s = 0.0
+        for i in range(n):
+            s += h0_prob[i, j]
+        q[j] = decay * q[j] + (1.0 - decay) * s / n
+        db[j] += _sparsity_penalty(q[j], target, cost)
+    for r in range(dw.shape[0]):
+        s = 0.0
+        for i in range(n):
+            s += v0[i, r]
+        vbar = s / n
+        for j in range(dw.shape[1]):
+            dw[r, j] += vbar * _sparsity_penalty(q[j], target, cost)

@@ -15,6 +15,7 @@ _sigmoid = cuda.jit(device=True)(_math.sigmoid)
 _sigmoid_grad = cuda.jit(device=True)(_math.sigmoid_grad)
 _bernoulli = cuda.jit(device=True)(_math.bernoulli)
 _cd_statistic = cuda.jit(device=True)(_math.cd_statistic)
+_sparsity_penalty = cuda.jit(device=True)(_math.sparsity_penalty)
 
 
 @cuda.jit
@@ -147,3 +148,34 @@ def _zero_kernel(out):
 def squared_error(a, b, out):
     _zero_kernel[1, 1](out)
     _squared_error_kernel[device.launch_2d(a.shape)](a, b, out)
+
+
+@cuda.jit
+def _sparsity_hidden_kernel(h0_prob, target, cost, decay, q, db):
+    start, stride = cuda.grid(1), cuda.gridsize(1)
+    n = h0_prob.shape[0]
+    for j in range(start, q.shape[0], stride):
+        s = 0.0
+        for i in range(n):
+            s += h0_prob[i, j]
+        q[j] = decay * q[j] + (1.0 - decay) * s / n
+        db[j] += _sparsity_penalty(q[j], target, cost)
+
+
+@cuda.jit
+def _sparsity_weight_kernel(v0, target, cost, q, dw):
+    # one thread per visible unit: its mean activity once, then its row of dw
+    start, stride = cuda.grid(1), cuda.gridsize(1)
+    n = v0.shape[0]
+    for r in range(start, dw.shape[0], stride):
+        s = 0.0
+        for i in range(n):
+            s += v0[i, r]
+        vbar = s / n
+        for j in range(dw.shape[1]):
+            dw[r, j] += vbar * _sparsity_penalty(q[j], target, cost)
+
+
+def sparsity_update(v0, h0_prob, target, cost, decay, q, dw, db):
+    _sparsity_hidden_kernel[device.launch_1d(q.shape[0])](h0_prob, target, cost, decay, q, db)
+    _sparsity_weight_kernel[device.launch_1d(dw.shape[0])](v0, target, cost, q, dw)
