@@ -251,3 +251,33 @@ def test_gaussian_visible_rbm_trains_on_standardised_data():
     fit(run)
     assert run.history[-1]["log_likelihood"] > one_gaussian + 0.3
     assert run.history[-1]["recon_error"] < 0.5 * run.history[0]["recon_error"]
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("trainer", ["cd", "pcd"])
+def test_training_on_cuda_matches_cpu(trainer):
+    """Same seed, same uniforms (drawn on the host): the CUDA run (simulator) draws the same
+    samples as the CPU run, so the parameters agree to rounding after several steps."""
+    from numba import cuda
+
+    if not cuda.is_available():
+        pytest.skip("no CUDA (and not running the simulator)")
+    x = np.repeat(PATTERNS, 3, axis=0)
+    runs = {}
+    for dev in ("cpu", "cuda"):
+        raw = {"seed": 5, "data": {"type": "digits"},
+               "model": {"input_shape": [6], "layers": [{"type": "rbm", "units": 3}]},
+               "optimizer": {"type": "sgd", "lr": 0.1, "momentum": 0.5},
+               "trainer": {"type": trainer, "k": 2, "epochs": 1, "batch_size": 6,
+                           "sparsity_cost": 0.05, "l2": 1e-3}}
+        run = build_run(spec_from_dict(raw), load_data=False, dtype=np.float64, device=dev)
+        runs[dev] = attach_data(run, splits=Splits(x_train=x, y_train=None))
+        fit(runs[dev])
+    cpu, gpu = runs["cpu"], runs["cuda"]
+    np.testing.assert_allclose(gpu.dev.to_host(gpu.model.flat_params), cpu.model.flat_params,
+                               rtol=1e-9, atol=1e-12)
+    for a, b in zip(cpu.history, gpu.history):
+        assert a["loss"] == pytest.approx(b["loss"], rel=1e-9)
+        assert a["log_likelihood"] == pytest.approx(b["log_likelihood"], rel=1e-9)
+    if trainer == "pcd":
+        np.testing.assert_array_equal(gpu.trainer.state()["chains"], cpu.trainer.state()["chains"])
