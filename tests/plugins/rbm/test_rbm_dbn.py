@@ -93,3 +93,34 @@ def test_the_shipped_dbn_spec_runs_as_stated():
     final = fit(run)
     assert [s.trainer.name for s in run.stages] == ["cd", "cd", "backprop"]
     assert final["test_accuracy"] >= 0.95
+
+
+def test_dbn_interrupted_in_stage_two_resumes_bit_for_bit(tmp_path):
+    """Stage 2 is a PCD stage: its chains, the generator and the momentum slots are restored
+    from the checkpoint, and the whole run ends on the same weights as an uninterrupted one."""
+    from engine.runtime import checkpoint as ckpt
+    from engine.runtime.resume import run_from_checkpoint
+
+    plugin_manager.add_plugin("tests.engine.toy_plugin")  # its Snapshot callback
+    snap = tmp_path / "snap.h5"
+    text = DBN.replace("epochs = 8", "epochs = 2") + f"""
+[checkpoint]
+path = "{tmp_path / 'full.h5'}"
+
+[[callbacks]]
+type = "snapshot"
+stage = 1
+epoch = 2
+to = "{snap}"
+"""
+    uninterrupted = build_run(parse_spec(text, source="dbn.toml"))
+    fit(uninterrupted)
+    saved = ckpt.open_checkpoint(snap)
+    assert int(saved["trainer"].attrs["stage"]) == 1 and int(saved["trainer"].attrs["epoch"]) == 2
+    saved.close()
+    resumed = run_from_checkpoint(snap)
+    assert resumed.stage_index == 1 and resumed.trainer.name == "pcd"
+    resumed.checkpoint_path = str(tmp_path / "resumed.h5")
+    fit(resumed)
+    assert np.array_equal(resumed.model.flat_params, uninterrupted.model.flat_params)
+    assert [h["loss"] for h in resumed.history] == [h["loss"] for h in uninterrupted.history]
