@@ -97,6 +97,20 @@ def test_exact_log_partition_matches_the_definition():
     assert trainers.log_partition(w1, b1, c1, True) == pytest.approx(direct, rel=1e-9)
 
 
+def test_pseudo_log_likelihood_matches_its_definition():
+    rng = np.random.default_rng(2)
+    w, b, c = rng.normal(0, 1, (6, 4)), rng.normal(0, 1, 4), rng.normal(0, 1, 6)
+    x = (rng.random((9, 6)) < 0.5).astype(np.float64)
+    free = trainers.free_energy(x, w, b, c, False)
+    want = 0.0
+    for i in range(6):
+        flipped = x.copy()
+        flipped[:, i] = 1 - flipped[:, i]
+        gap = trainers.free_energy(flipped, w, b, c, False) - free
+        want += np.log(1 / (1 + np.exp(-gap))).sum()
+    assert trainers.pseudo_log_likelihood(x, w, b, c) == pytest.approx(want / 9, rel=1e-12)
+
+
 PATTERNS = np.array([[1, 1, 1, 0, 0, 0], [0, 0, 0, 1, 1, 1], [1, 0, 1, 0, 1, 0],
                      [1, 1, 0, 0, 1, 1]], np.float64)
 
@@ -112,6 +126,8 @@ def test_exact_log_likelihood_rises_under_training(trainer, k):
     fit(run)
     curve = [h["log_likelihood"] for h in run.history]
     assert curve[-1] > before + 1.0  # nats per sample
+    pll = [h["pseudo_log_likelihood"] for h in run.history]
+    assert pll[-1] > pll[0]
     assert curve[-1] > curve[len(curve) // 3]
     # the monitor is the definition: -F(v) - log Z, Z over every visible and hidden state
     w, b, c = (rbm.params[key] for key in "wbc")
