@@ -83,20 +83,26 @@ def bernoulli_sample(prob, u, out):
             out[i, j] = _bernoulli(prob[i, j], u[i, j])
 
 
-def cd_gibbs(v0, w, b, c, k, gaussian, u_h, u_v, h0_prob, vk, hk_prob):
+def cd_gibbs(v0, w, b, c, k, gaussian, u_h, u_v, h0_prob, vk, hk_prob, err):
     """k steps of block Gibbs sampling from v0: h0_prob = P(h|v0); for s = 0..k-1, h_s =
     1[u_h[s] < P(h|v_s)], v_{s+1} = 1[u_v[s] < P(v|h_s)] (Gaussian visible: the mean E[v|h_s],
-    u_v unused); outputs h0_prob, vk = v_k and hk_prob = P(h|v_k). u_h: (k, n, units), u_v:
-    (k, n, n_visible). vk may be v0 (a persistent chain advanced in place)."""
+    u_v unused); outputs h0_prob, vk = v_k, hk_prob = P(h|v_k) and err[0] = sum((v0 -
+    P(v|h_0))^2), the first reconstruction's squared error (float64, (1,)). u_h: (k, n, units),
+    u_v: (k, n, n_visible). vk may be v0 (a persistent chain advanced in place)."""
     h = np.empty_like(h0_prob)
     rbm_hidden(v0, w, b, h0_prob)
     prob = h0_prob
     for s in range(k):
         bernoulli_sample(prob, u_h[s], h)
+        if s == 0 and vk is v0:
+            err[0] = np.nan  # the chain's start is overwritten below: no error to report
         if gaussian:
             rbm_visible_mean(h, w, c, vk)
         else:
             rbm_visible(h, w, c, vk)
+        if s == 0 and vk is not v0:
+            squared_error(v0, vk, err)
+        if not gaussian:
             bernoulli_sample(vk, u_v[s], vk)
         rbm_hidden(vk, w, b, hk_prob)
         prob = hk_prob

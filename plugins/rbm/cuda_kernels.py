@@ -5,6 +5,8 @@ column sums give each thread one column. Uniforms arrive as device arrays (drawn
 for now), so the simulator reproduces the CPU's samples exactly.
 """
 
+import math
+
 from numba import cuda
 
 from engine.runtime import cuda_blas, device
@@ -86,16 +88,21 @@ def bernoulli_sample(prob, u, out):
     _bernoulli_sample_kernel[device.launch_2d(prob.shape)](prob, u, out)
 
 
-def cd_gibbs(v0, w, b, c, k, gaussian, u_h, u_v, h0_prob, vk, hk_prob):
+def cd_gibbs(v0, w, b, c, k, gaussian, u_h, u_v, h0_prob, vk, hk_prob, err):
     h = cuda.device_array(h0_prob.shape, h0_prob.dtype)
     rbm_hidden(v0, w, b, h0_prob)
     prob = h0_prob
     for s in range(k):
         bernoulli_sample(prob, u_h[s], h)
+        if s == 0 and vk is v0:
+            _nan_kernel[1, 1](err)
         if gaussian:
             rbm_visible_mean(h, w, c, vk)
         else:
             rbm_visible(h, w, c, vk)
+        if s == 0 and vk is not v0:
+            squared_error(v0, vk, err)
+        if not gaussian:
             bernoulli_sample(vk, u_v[s], vk)
         rbm_hidden(vk, w, b, hk_prob)
         prob = hk_prob
@@ -137,6 +144,12 @@ def _squared_error_kernel(a, b, out):
     if i < a.shape[0] and j < a.shape[1]:
         d = a[i, j] - b[i, j]
         cuda.atomic.add(out, 0, d * d)
+
+
+@cuda.jit
+def _nan_kernel(out):
+    if cuda.grid(1) == 0:
+        out[0] = math.nan
 
 
 @cuda.jit

@@ -28,8 +28,9 @@ class ContrastiveDivergence(Trainer):
     ``engine.runtime.regularize`` (decay on w, never on the biases). Optional sparsity target
     (Hinton's Practical Guide, section 11): with ``sparsity_cost`` > 0, a running mean q of each
     hidden unit's activity (``sparsity_decay``) adds cost (q - ``sparsity_target``) to db and,
-    times the mean visible activity, to dw. The epoch's ``loss`` is the mean squared one-step
-    mean-field reconstruction error per element before each step. ``evaluate`` reports
+    times the mean visible activity, to dw. The epoch's ``loss`` is the squared error per
+    element of each batch's first Gibbs reconstruction P(v|h0 sampled), before the step (free:
+    the chain computes it; ``pcd``: the mean-field P(v|h0), one extra product). ``evaluate`` reports
     ``recon_error``, ``free_energy`` (mean F(v)), on "val"/"test" the ``free_energy_gap`` (mean
     F on the split minus mean F on as many training rows: growing means overfitting), for binary visible units the
     ``pseudo_log_likelihood`` (Besag's, summed over every visible unit, mean over the split's
@@ -109,19 +110,22 @@ class ContrastiveDivergence(Trainer):
 
     # -- one step ----------------------------------------------------------------------------
     def negative_phase(self, run, v0, h0):
-        """Run the chains; returns (vk, hk). CD: from the data, writing h0 on the way."""
+        """Run the chains; returns (vk, hk) and leaves h0 = P(h|v0) and the batch's summed
+        squared reconstruction error in ``self._sq``. CD: chains start at the data, and the
+        error is that of the first reconstruction P(v|h0 sampled), which cd_gibbs computes on
+        the way."""
         n, n_vis = v0.shape
         vk = self._buffer(run, "vk", (n, n_vis))
         hk = self._buffer(run, "hk", h0.shape)
         u_h, u_v = self._uniforms(run, n)
         p = self.rbm.params
         self.k.cd_gibbs(v0, p["w"], p["b"], p["c"], self.k_steps, self.rbm.gaussian, u_h, u_v,
-                        h0, vk, hk)
+                        h0, vk, hk, self._sq)
         return vk, hk
 
     def train_batch(self, run, x, t):
         rbm, reg, k = self.rbm, self.regularizer, self.k
-        p, g = rbm.params, rbm.grads
+        g = rbm.grads
         n, n_vis = x.shape
         if reg.active:
             reg.perturb(run)
@@ -131,9 +135,6 @@ class ContrastiveDivergence(Trainer):
         if self.q is not None:
             k.sparsity_update(x, h0, self.sparsity_target, self.sparsity_cost,
                               self.sparsity_decay, self.q, g["w"], g["b"])
-        recon = self._buffer(run, "recon", (n, n_vis))
-        (k.rbm_visible_mean if rbm.gaussian else k.rbm_visible)(h0, p["w"], p["c"], recon)
-        k.squared_error(x, recon, self._sq)
         if reg.active:
             reg.step(run)
         else:
@@ -216,7 +217,12 @@ class PersistentCD(ContrastiveDivergence):
         hk = self._buffer(run, "hk", (m, self.rbm.units))
         u_h, u_v = self._uniforms(run, m)
         self.k.cd_gibbs(self.v_chain, p["w"], p["b"], p["c"], self.k_steps, self.rbm.gaussian,
-                        u_h, u_v, h_start, self.v_chain, hk)
+                        u_h, u_v, h_start, self.v_chain, hk, self._sq)
+        # the chains are not the data: the reported error is the batch's mean-field one
+        recon = self._buffer(run, "recon", v0.shape)
+        visible = self.k.rbm_visible_mean if self.rbm.gaussian else self.k.rbm_visible
+        visible(h0, p["w"], p["c"], recon)
+        self.k.squared_error(v0, recon, self._sq)
         return self.v_chain, hk
 
     def state(self):

@@ -17,16 +17,19 @@ def visible(h, w, c, gaussian=False):
 
 
 def cd_gibbs(v0, w, b, c, k, gaussian, u_h, u_v):
-    """(h0_prob, vk, hk_prob) of k block-Gibbs steps from v0 with the given uniforms."""
+    """(h0_prob, vk, hk_prob, err) of k block-Gibbs steps from v0 with the given uniforms;
+    err: the summed squared error of the first reconstruction P(v|h0 sampled)."""
     h0 = hidden(v0, w, b)
     prob, v = h0, v0
     for s in range(k):
         h = (u_h[s] < prob).astype(v0.dtype)
         v = visible(h, w, c, gaussian)
+        if s == 0:
+            err = np.square(v0 - v).sum()
         if not gaussian:
             v = (u_v[s] < v).astype(v0.dtype)
         prob = hidden(v, w, b)
-    return h0, v, prob
+    return h0, v, prob, err
 
 
 def cd_gradient(v0, h0, vk, hk):

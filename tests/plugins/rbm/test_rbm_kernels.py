@@ -30,7 +30,7 @@ def _gibbs_args(rng, dt, k, gaussian, n=N):
     u_h = rng.random((k, n, UNITS), dtype=dt)
     u_v = rng.random((k, n, N_VIS), dtype=dt)
     outs = [np.full((n, UNITS), np.nan, dt), np.full((n, N_VIS), np.nan, dt),
-            np.full((n, UNITS), np.nan, dt)]
+            np.full((n, UNITS), np.nan, dt), np.full(1, np.nan)]
     return [v0, w, b, c, k, gaussian, u_h, u_v, *outs]
 
 
@@ -67,8 +67,9 @@ def test_cd_gibbs_cpu_matches_naive(k, gaussian, dtype):
     args = _gibbs_args(np.random.default_rng(k), dtype, k, gaussian)
     ref = naive.cd_gibbs(*args[:8])
     cpu_kernels.cd_gibbs(*args)
-    h0, vk, hk = args[8:]
+    h0, vk, hk, err = args[8:]
     np.testing.assert_allclose(h0, ref[0], **TOL[dtype])
+    assert err[0] == pytest.approx(ref[3], rel=1e-5 if dtype == np.float32 else 1e-12)
     if gaussian:
         np.testing.assert_allclose(vk, ref[1], rtol=1e-4 if dtype == np.float32 else 1e-12)
     else:
@@ -87,6 +88,7 @@ def test_cd_gibbs_advances_a_chain_in_place():
     cpu_kernels.cd_gibbs(*args)
     np.testing.assert_array_equal(args[0], separate[9])
     np.testing.assert_array_equal(args[10], separate[10])
+    assert np.isnan(args[11][0])  # the chain's start was overwritten: no error reported
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -148,7 +150,7 @@ def _sample(rng, dt):
 
 def _gibbs(gaussian):
     def make(rng, dt):
-        return _gibbs_args(rng, dt, 2, gaussian), [8, 10] + ([9] if gaussian else []), \
+        return _gibbs_args(rng, dt, 2, gaussian), [8, 10, 11] + ([9] if gaussian else []), \
             [] if gaussian else [9]
     return make
 

@@ -65,10 +65,9 @@ def test_cd1_step_equals_the_hand_computed_one_on_a_3x2_rbm(l2):
     np.testing.assert_allclose(rbm.params["w"], w0 - 0.1 * (dw + l2 * w0), rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(rbm.params["b"], [0.025, 0.0], atol=1e-15)
     np.testing.assert_allclose(rbm.params["c"], [0.1, 0.0, -0.1], atol=1e-15)
-    # the loss is the mean-field reconstruction error before the step:
-    # P(v | h0) = sigmoid(w h0) = sigmoid([3/4 ln 3, -1/4 ln 3, 0])
-    recon = 1 / (1 + np.exp(-np.array([0.75 * LN3, -0.25 * LN3, 0.0])))
-    assert run.history[0]["loss"] == pytest.approx(np.square([1, 1, 0] - recon).mean(), rel=1e-12)
+    # the loss is the first reconstruction's squared error per element, before the step:
+    # v0 - P(v|h) = [1, 1, 0] - [3/4, 1/4, 1/2] -> (1/16 + 9/16 + 4/16) / 3 = 14/48
+    assert run.history[0]["loss"] == pytest.approx(14 / 48, rel=1e-12)
     assert not run.rng.arrays  # every uniform drawn, none more
 
 
@@ -153,7 +152,7 @@ def test_pcd_chains_persist_across_batches():
         tr.train_batch(run, x[:4], None)
         u_h = replay.random((2, 7, 3), dtype=np.float64)
         u_v = replay.random((2, 7, 6), dtype=np.float64)
-        _, vk, _ = naive.cd_gibbs(before, params["w"], params["b"], params["c"], 2, False, u_h, u_v)
+        _, vk, _, _ = naive.cd_gibbs(before, params["w"], params["b"], params["c"], 2, False, u_h, u_v)
         assert tr.v_chain is chain  # the same particles, advanced in place
         np.testing.assert_array_equal(chain, vk)  # continued from where they were, not from x
     assert tr.state()["chains"].shape == (7, 6)
