@@ -296,3 +296,16 @@ def test_training_on_cuda_matches_cpu(trainer):
         assert a["log_likelihood"] == pytest.approx(b["log_likelihood"], rel=1e-9)
     if trainer == "pcd":
         np.testing.assert_array_equal(gpu.trainer.state()["chains"], cpu.trainer.state()["chains"])
+
+
+def test_bench_rbm_workload_trains_the_rbm_with_cd1():
+    from engine.commands import bench
+
+    result = bench.run_bench("rbm", batch=64, reps=1, n=256, cold=False, warmup=2)
+    assert result["workload"] == "rbm" and result["samples_per_sec"] > 0
+    run = bench.make_run("rbm", 64, n=256)
+    before = run.network.flat_params.copy()
+    total = bench._epoch(run)
+    assert run.trainer.name == "cd" and run.optimizer.iterations == 4
+    assert 0 < total / 256 < 1  # the summed per-element reconstruction error of [0, 1] data
+    assert not np.array_equal(before, run.network.flat_params)
