@@ -32,17 +32,18 @@ class FixedUniforms:
         return a
 
 
-def _tiny_run(x, trainer, optimizer=None, units=2, dtype=np.float64, seed=0):
+def _tiny_run(x, trainer, optimizer=None, units=2, dtype=np.float64, seed=0, **layer_keys):
     raw = {"seed": seed, "data": {"type": "digits"},
-           "model": {"input_shape": [x.shape[1]], "layers": [{"type": "rbm", "units": units}]},
+           "model": {"input_shape": [x.shape[1]],
+                     "layers": [{"type": "rbm", "units": units, **layer_keys}]},
            "optimizer": optimizer or {"type": "sgd", "lr": 0.1},
            "trainer": trainer}
     run = build_run(spec_from_dict(raw), load_data=False, dtype=dtype)
     return attach_data(run, splits=Splits(x_train=np.asarray(x, dtype), y_train=None))
 
 
-@pytest.mark.parametrize("l2", [0.0, 0.5])
-def test_cd1_step_equals_the_hand_computed_one_on_a_3x2_rbm(l2):
+@pytest.mark.parametrize(("l2", "lr_mult"), [(0.0, 1.0), (0.5, 1.0), (0.0, 0.5)])
+def test_cd1_step_equals_the_hand_computed_one_on_a_3x2_rbm(l2, lr_mult):
     # w = [[ln 3, 0], [0, -ln 3], [0, 0]], b = c = 0 and v0 = [1, 1, 0]:
     #   h0 = sigmoid(v0 w) = sigmoid([ln 3, -ln 3]) = [3/4, 1/4]
     #   u_h = [0.5, 0.1] -> h = [1, 1]        (1 where u < p)
@@ -52,23 +53,42 @@ def test_cd1_step_equals_the_hand_computed_one_on_a_3x2_rbm(l2):
     # dw = v1' h1 - v0' h0 = [[0, 0], [1/2, 1/4], [1/2, 1/4]] - [[3/4, 1/4], [3/4, 1/4], [0, 0]]
     #    = [[-3/4, -1/4], [-1/4, 0], [1/2, 1/4]]
     # db = h1 - h0 = [-1/4, 0];  dc = v1 - v0 = [-1, 0, 1]
-    # SGD, lr = 0.1: w -= 0.1 (dw + l2 w) (decay on w only), b -= 0.1 db, c -= 0.1 dc
+    # SGD, lr = 0.1 lr_mult: w -= lr (dw + l2 w) (decay on w only), b -= lr db, c -= lr dc
     run = _tiny_run(np.array([[1.0, 1.0, 0.0]]),
                     {"type": "cd", "k": 1, "epochs": 1, "batch_size": 1, "shuffle": False,
-                     "l2": l2})
+                     "l2": l2}, lr_mult=lr_mult)
     rbm = run.network.layers[0]
     w0 = np.array([[LN3, 0.0], [0.0, -LN3], [0.0, 0.0]])
     rbm.params["w"][...] = w0
     run.rng = FixedUniforms([[[0.5, 0.1]]], [[[0.9, 0.2, 0.4]]])
     fit(run)
     dw = np.array([[-0.75, -0.25], [-0.25, 0.0], [0.5, 0.25]])
-    np.testing.assert_allclose(rbm.params["w"], w0 - 0.1 * (dw + l2 * w0), rtol=1e-12, atol=1e-15)
-    np.testing.assert_allclose(rbm.params["b"], [0.025, 0.0], atol=1e-15)
-    np.testing.assert_allclose(rbm.params["c"], [0.1, 0.0, -0.1], atol=1e-15)
+    lr = 0.1 * lr_mult
+    np.testing.assert_allclose(rbm.params["w"], w0 - lr * (dw + l2 * w0), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(rbm.params["b"], lr * np.array([0.25, 0.0]), atol=1e-15)
+    np.testing.assert_allclose(rbm.params["c"], lr * np.array([1.0, 0.0, -1.0]), atol=1e-15)
     # the loss is the first reconstruction's squared error per element, before the step:
     # v0 - P(v|h) = [1, 1, 0] - [3/4, 1/4, 1/2] -> (1/16 + 9/16 + 4/16) / 3 = 14/48
     assert run.history[0]["loss"] == pytest.approx(14 / 48, rel=1e-12)
     assert not run.rng.arrays  # every uniform drawn, none more
+
+
+def test_cd_gradient_goes_through_the_runs_optimizer():
+    """Adam's first step is lr * g / (|g| + eps) ~ lr * sign(g): the same hand-computed CD-1
+    gradient as above, stepped by Adam instead of SGD (dw[1, 1] = db[1] = dc[1] = 0 stay put)."""
+    run = _tiny_run(np.array([[1.0, 1.0, 0.0]]),
+                    {"type": "cd", "k": 1, "epochs": 1, "batch_size": 1, "shuffle": False},
+                    optimizer={"type": "adam", "lr": 0.01})
+    rbm = run.network.layers[0]
+    w0 = np.array([[LN3, 0.0], [0.0, -LN3], [0.0, 0.0]])
+    rbm.params["w"][...] = w0
+    run.rng = FixedUniforms([[[0.5, 0.1]]], [[[0.9, 0.2, 0.4]]])
+    fit(run)
+    dw = np.array([[-0.75, -0.25], [-0.25, 0.0], [0.5, 0.25]])
+    np.testing.assert_allclose(rbm.params["w"], w0 - 0.01 * np.sign(dw), rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(rbm.params["b"], [0.01, 0.0], atol=1e-9)
+    np.testing.assert_allclose(rbm.params["c"], [0.01, 0.0, -0.01], atol=1e-9)
+    assert run.optimizer.iterations == 1
 
 
 def _brute_force_log_z(w, b, c):
