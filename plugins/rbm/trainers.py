@@ -30,12 +30,13 @@ class ContrastiveDivergence(Trainer):
     hidden unit's activity (``sparsity_decay``) adds cost (q - ``sparsity_target``) to db and,
     times the mean visible activity, to dw. The epoch's ``loss`` is the squared error per
     element of each batch's first Gibbs reconstruction P(v|h0 sampled), before the step (free:
-    the chain computes it; ``pcd``: the mean-field P(v|h0), one extra product). ``evaluate`` reports
-    ``recon_error``, ``free_energy`` (mean F(v)), on "val"/"test" the ``free_energy_gap`` (mean
-    F on the split minus mean F on as many training rows: growing means overfitting), for binary visible units the
-    ``pseudo_log_likelihood`` (Besag's, summed over every visible unit, mean over the split's
-    first 500 rows; deterministic, unlike scikit-learn's one random bit per row), and for
-    at most 20 hidden units the exact ``log_likelihood`` per sample (log Z by enumerating the
+    the chain computes it; ``pcd``: the mean-field P(v|h0), one extra product). ``evaluate``
+    reports ``recon_error``, ``free_energy`` (mean F(v)), on "val"/"test" the
+    ``free_energy_gap`` (mean F on the split minus mean F on as many training rows: growing
+    means overfitting), for binary visible units the ``pseudo_log_likelihood`` (Besag's,
+    summed over every visible unit, mean over the split's first 500 rows; deterministic, unlike
+    scikit-learn's one random bit per row), and for at most 20 hidden units the exact
+    ``log_likelihood`` per sample (log Z by enumerating the
     hidden states). Spec keys: ``epochs``, ``batch_size``, ``shuffle``, ``k`` (Gibbs steps, 1),
     ``sparsity_target``, ``sparsity_cost``, ``sparsity_decay`` and the regulariser keys.
     """
@@ -55,9 +56,11 @@ class ContrastiveDivergence(Trainer):
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise ValueError(f"k (Gibbs steps per update) must be an integer >= 1, got {k!r}")
         if not 0.0 < sparsity_target < 1.0:
-            raise ValueError(f"sparsity_target must be a probability in (0, 1), got {sparsity_target!r}")
+            raise ValueError(f"sparsity_target must be a probability in (0, 1), "
+                             f"got {sparsity_target!r}")
         if not sparsity_cost >= 0:
-            raise ValueError(f"sparsity_cost must be >= 0 (0 turns sparsity off), got {sparsity_cost!r}")
+            raise ValueError(f"sparsity_cost must be >= 0 (0 turns sparsity off), "
+                             f"got {sparsity_cost!r}")
         if not 0.0 <= sparsity_decay < 1.0:
             raise ValueError(f"sparsity_decay must be in [0, 1), got {sparsity_decay!r}")
         self.k_steps = k

@@ -79,7 +79,8 @@ def test_greedy_pretraining_then_backprop_fine_tuning_on_digits():
     assert not np.array_equal(rbm1.params["w"], w_pre)  # and backprop then moved them
     # stage 2 trained on rbm1's hidden probabilities P(h|v) under the pre-trained weights
     x = run.splits.x_train
-    np.testing.assert_allclose(recorder.seen[1][2], _sigmoid(x @ w_pre + param(after_rbm1, "b")), rtol=1e-5, atol=1e-6)
+    hidden = _sigmoid(x @ w_pre + param(after_rbm1, "b"))
+    np.testing.assert_allclose(recorder.seen[1][2], hidden, rtol=1e-5, atol=1e-6)
     # the pre-training stages report the RBM monitors; fine-tuning classifies well
     pre = [h for h in run.history if h["stage"] in ("rbm1", "rbm2")]
     assert all("recon_error" in h and "val_free_energy" in h for h in pre)

@@ -172,7 +172,8 @@ def test_pcd_chains_persist_across_batches():
         tr.train_batch(run, x[:4], None)
         u_h = replay.random((2, 7, 3), dtype=np.float64)
         u_v = replay.random((2, 7, 6), dtype=np.float64)
-        _, vk, _, _ = naive.cd_gibbs(before, params["w"], params["b"], params["c"], 2, False, u_h, u_v)
+        _, vk, _, _ = naive.cd_gibbs(before, params["w"], params["b"], params["c"], 2, False,
+                                     u_h, u_v)
         assert tr.v_chain is chain  # the same particles, advanced in place
         np.testing.assert_array_equal(chain, vk)  # continued from where they were, not from x
     assert tr.state()["chains"].shape == (7, 6)
@@ -249,7 +250,7 @@ def test_pcd_resume_without_the_chains_would_differ(tmp_path, toy_plugin):
 def test_trainer_errors_name_the_field():
     # the spec loader names the table, the message the key (the engine's convention)
     base = PCD_SPEC
-    with pytest.raises(SpecError, match=r"\[model\.layers\] the pcd trainer trains exactly one rbm"):
+    with pytest.raises(SpecError, match=r"\[model\.layers\] the pcd trainer trains exactly one"):
         build_run(parse_spec(base.replace('{ type = "rbm", units = 16, name = "rbm0" }',
                                           '{ type = "dense", units = 16 }'), source="p.toml"))
     with pytest.raises(SpecError, match=r"\[trainer\] k \(Gibbs steps per update\) must be"):
