@@ -10,7 +10,8 @@ from engine.runtime.regularize import Regularizer
 KERNELS = devices.kernel_modules(__package__)
 EXACT_MAX_UNITS = 20  # the exact log-likelihood enumerates 2^units hidden states
 EVAL_ROWS = 2048
-PLL_ROWS = 500  # the pseudo-log-likelihood costs n_visible x units softplus per row
+TRAIN_ROWS = 10000  # the "train" monitors look at the first rows only (an epoch-time budget)
+PLL_ROWS, PLL_WORK = 500, 1 << 23  # pseudo-log-likelihood: n_visible x units softplus per row
 
 
 class ContrastiveDivergence(Trainer):
@@ -31,12 +32,13 @@ class ContrastiveDivergence(Trainer):
     times the mean visible activity, to dw. The epoch's ``loss`` is the squared error per
     element of each batch's first Gibbs reconstruction P(v|h0 sampled), before the step (free:
     the chain computes it; ``pcd``: the mean-field P(v|h0), one extra product). ``evaluate``
-    reports ``recon_error``, ``free_energy`` (mean F(v)), on "val"/"test" the
+    reports (on the first 10000 rows for "train", the whole split otherwise, on the host in
+    float64) ``recon_error``, ``free_energy`` (mean F(v)), on "val"/"test" the
     ``free_energy_gap`` (mean F on the split minus mean F on as many training rows: growing
     means overfitting), for binary visible units the ``pseudo_log_likelihood`` (Besag's,
-    summed over every visible unit, mean over the split's first 500 rows; deterministic, unlike
-    scikit-learn's one random bit per row), and for at most 20 hidden units the exact
-    ``log_likelihood`` per sample (log Z by enumerating the
+    summed over every visible unit, mean over the split's first min(500, 2^23 / w.size) rows;
+    deterministic, unlike scikit-learn's one random bit per row), and for at most 20 hidden
+    units the exact ``log_likelihood`` per sample (log Z by enumerating the
     hidden states). Spec keys: ``epochs``, ``batch_size``, ``shuffle``, ``k`` (Gibbs steps, 1),
     ``sparsity_target``, ``sparsity_cost``, ``sparsity_decay`` and the regulariser keys.
     """
@@ -149,6 +151,8 @@ class ContrastiveDivergence(Trainer):
         if split not in run.data:
             return {}
         x = run.data[split][0]
+        if split == "train":
+            x = x[:TRAIN_ROWS]
         w, b, c = (np.asarray(run.dev.to_host(self.rbm.params[key]), np.float64)
                    for key in ("w", "b", "c"))
         gaussian = self.rbm.gaussian
@@ -159,7 +163,8 @@ class ContrastiveDivergence(Trainer):
             out["free_energy_gap"] = out["free_energy"] - float(
                 free_energy(ref, w, b, c, gaussian).mean())
         if not gaussian:
-            out["pseudo_log_likelihood"] = pseudo_log_likelihood(x[:PLL_ROWS], w, b, c)
+            rows = max(1, min(PLL_ROWS, PLL_WORK // w.size))
+            out["pseudo_log_likelihood"] = pseudo_log_likelihood(x[:rows], w, b, c)
         if self.rbm.units <= EXACT_MAX_UNITS:
             out["log_likelihood"] = log_likelihood(x, w, b, c, gaussian)
         return out
