@@ -400,7 +400,7 @@ def resume(checkpoint: CheckpointArg, device: DeviceOpt = "cpu", data_dir: DataD
 @app.command()
 @handle_errors
 def bench(workload: Annotated[str, typer.Argument(
-              help="workload: mlp (784-100-10 sigmoid, SGD) or lenet5 (LeNet-5, momentum SGD)")] = "mlp",
+              help="workload: mlp (784-100-10 sigmoid, SGD), lenet5 (LeNet-5, momentum SGD) or rbm (784-500 RBM, CD-1)")] = "mlp",
           batch: Annotated[list[int], typer.Option(help="batch size (repeatable)")] = [10, 128],
           reps: Annotated[int, typer.Option(help="timed epochs (median reported)")] = 3,
           n: Annotated[int, typer.Option(help="samples per epoch")] = 60000,

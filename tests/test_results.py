@@ -27,6 +27,7 @@ def run_spec(name, tmp_path, *args):
 @pytest.mark.parametrize(("spec", "low", "high"), [
     ("quickstart.toml", 0.955, 0.975),
     ("staged_digits.toml", 0.95, 0.975),
+    ("rbm_digits.toml", 0.955, 0.98),
 ])
 def test_embedded_data_rows(spec, low, high, tmp_path):
     assert low <= run_spec(spec, tmp_path)["test_accuracy"] <= high

@@ -57,6 +57,17 @@ WORKLOADS = {
             "trainer": {"type": "backprop", "epochs": 1, "batch_size": 64},
         },
     },
+    "rbm": {
+        "description": "Bernoulli RBM 784-500, CD-1 (sampled h and v), SGD lr 0.1 (plugins.rbm)",
+        "shape": (784,),
+        "flops_per_sample": 5 * 2 * 784 * 500,  # the five products of w3_rbm.py's count
+        "spec": {
+            "data": {"type": "digits"},
+            "model": {"input_shape": [784], "layers": [{"type": "rbm", "units": 500}]},
+            "optimizer": {"type": "sgd", "lr": 0.1},
+            "trainer": {"type": "cd", "k": 1, "epochs": 1, "batch_size": 64},
+        },
+    },
 }
 
 

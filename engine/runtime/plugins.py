@@ -34,6 +34,7 @@ DEFAULT_PLUGINS = (
     "plugins.regularization",
     "plugins.callbacks",
     "plugins.perceptron",
+    "plugins.rbm",
 )
 ENTRY_POINT_GROUPS = ("redes", "redes.plugins")
 

@@ -29,6 +29,7 @@ ROWS = {
     "meanpool2d": ({"window": 2}, (2, 4, 4), (2, 2, 2), False),
     "flatten": ({}, (2, 3, 3), (18,), False),
     "residual": ({"layers": [{"type": "dense", "units": 4}, {"type": "tanh"}]}, (4,), (4,), False),
+    "rbm": ({"units": 3}, (5,), (3,), False),
 }
 NO_BACKWARD = {"threshold", "stochastic_binary"}  # checked by their own plugin tests
 

@@ -1,0 +1,318 @@
+"""Contrastive divergence trainers for one ``rbm`` layer: CD-k and persistent CD."""
+
+import numpy as np
+
+from engine import Trainer
+from engine.errors import SpecError
+from engine.runtime import device as devices
+from engine.runtime.regularize import Regularizer
+
+KERNELS = devices.kernel_modules(__package__)
+EXACT_MAX_UNITS = 20  # the exact log-likelihood enumerates 2^units hidden states
+EVAL_ROWS = 2048
+TRAIN_ROWS = 10000  # the "train" monitors look at the first rows only (an epoch-time budget)
+PLL_ROWS, PLL_WORK = 500, 1 << 23  # pseudo-log-likelihood: n_visible x units softplus per row
+
+
+class ContrastiveDivergence(Trainer):
+    """CD-k (Hinton 2002) on the stage's single ``rbm`` layer.
+
+    Per batch v0 (n rows): h0 = P(h|v0); k steps of block Gibbs sampling from v0 with uniforms
+    drawn from the run's generator give vk and hk = P(h|vk) (``cd_gibbs``); the negative
+    log-likelihood gradient estimate
+
+        dw = vk.T hk / m - v0.T h0 / n,   db = mean(hk) - mean(h0),   dc = mean(vk) - mean(v0)
+
+    (m = n here) is written into the layer's ``grads`` and the run's optimizer steps, so
+    momentum, Adam, schedules and ``lr_mult`` apply as for backprop; the engine's regularisers
+    (``l2``, ``l1``, ``max_norm``, ``weight_noise``, ``clip_norm``, ``layer_*``) apply through
+    ``engine.runtime.regularize`` (decay on w, never on the biases). Optional sparsity target
+    (Hinton's Practical Guide, section 11): with ``sparsity_cost`` > 0, a running mean q of each
+    hidden unit's activity (``sparsity_decay``) adds cost (q - ``sparsity_target``) to db and,
+    times the mean visible activity, to dw. The epoch's ``loss`` is the squared error per
+    element of each batch's first Gibbs reconstruction P(v|h0 sampled), before the step (free:
+    the chain computes it; ``pcd``: the mean-field P(v|h0), one extra product). ``evaluate``
+    reports (on the first 10000 rows for "train", the whole split otherwise, on the host in
+    float64) ``recon_error``, ``free_energy`` (mean F(v)), on "val"/"test" the
+    ``free_energy_gap`` (mean F on the split minus mean F on as many training rows: growing
+    means overfitting), for binary visible units the ``pseudo_log_likelihood`` (Besag's,
+    summed over every visible unit, mean over the split's first min(500, 2^23 / w.size) rows;
+    deterministic, unlike scikit-learn's one random bit per row), and for at most 20 hidden
+    units the exact ``log_likelihood`` per sample (log Z by enumerating the
+    hidden states). Spec keys: ``epochs``, ``batch_size``, ``shuffle``, ``k`` (Gibbs steps, 1),
+    ``sparsity_target``, ``sparsity_cost``, ``sparsity_decay`` and the regulariser keys.
+    """
+
+    name = "cd"
+    needs_loss = False
+    kernels = KERNELS
+    persistent = False
+
+    def __init__(self, epochs: int = 10, batch_size: int | str = 32, shuffle: bool = True,
+                 k: int = 1, sparsity_target: float = 0.1, sparsity_cost: float = 0.0,
+                 sparsity_decay: float = 0.9, l2: float = 0.0, l1: float = 0.0,
+                 max_norm: float = 0.0, weight_noise: float = 0.0, clip_norm: float = 0.0,
+                 layer_l2: dict | None = None, layer_l1: dict | None = None,
+                 layer_max_norm: dict | None = None):
+        super().__init__(epochs=epochs, batch_size=batch_size, shuffle=shuffle)
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ValueError(f"k (Gibbs steps per update) must be an integer >= 1, got {k!r}")
+        if not 0.0 < sparsity_target < 1.0:
+            raise ValueError(f"sparsity_target must be a probability in (0, 1), "
+                             f"got {sparsity_target!r}")
+        if not sparsity_cost >= 0:
+            raise ValueError(f"sparsity_cost must be >= 0 (0 turns sparsity off), "
+                             f"got {sparsity_cost!r}")
+        if not 0.0 <= sparsity_decay < 1.0:
+            raise ValueError(f"sparsity_decay must be in [0, 1), got {sparsity_decay!r}")
+        self.k_steps = k
+        self.sparsity_target, self.sparsity_cost = float(sparsity_target), float(sparsity_cost)
+        self.sparsity_decay = float(sparsity_decay)
+        self.regularizer = Regularizer(l2=l2, l1=l1, max_norm=max_norm,
+                                       weight_noise=weight_noise, clip_norm=clip_norm,
+                                       layer_l2=layer_l2, layer_l1=layer_l1,
+                                       layer_max_norm=layer_max_norm)
+        self.q = None
+
+    # -- setup -------------------------------------------------------------------------------
+    def setup(self, run):
+        stage, layers, source = run.stage, run.network.layers, run.spec.source
+        where = "model.layers" if stage.name is None else stage.section("layers")
+        if len(layers) != 1 or layers[0].name != "rbm":
+            raise SpecError(
+                f"the {self.name} trainer trains exactly one rbm layer, but this stage has "
+                f"[{', '.join(f'{layer.label} ({layer.name})' for layer in layers)}]. Give each "
+                f"RBM its own stage, e.g. [[stages]] layers = [\"rbm0\"] with trainer "
+                f"{{ type = \"{self.name}\" }}.", source=source, path=where)
+        self.rbm = rbm = layers[0]
+        if not rbm.trainable:
+            raise SpecError(f"the {self.name} trainer updates layer '{rbm.label}', which is "
+                            f"frozen (trainable = false).", source=source, path=where)
+        self.k = devices.kernels_for(self, run.dev)
+        self.regularizer.setup(run, section=stage.section("trainer"))
+        self.dtype = run.network.dtype
+        self._buffers = {}
+        self._sq = run.dev.zeros((1,), np.float64)
+        self.q = None
+        if self.sparsity_cost > 0:
+            self.q = run.dev.to_device(np.full(rbm.units, self.sparsity_target, np.float64))
+
+    def _buffer(self, run, key, shape):
+        buf = self._buffers.get(key)
+        if buf is None or buf.shape != shape:
+            buf = self._buffers[key] = run.dev.empty(shape, self.dtype)
+        return buf
+
+    def _uniforms(self, run, rows):
+        """(u_h, u_v) for k Gibbs steps over ``rows`` chains, drawn on the host."""
+        rbm, dt = self.rbm, self.dtype
+        u_h = run.rng.random((self.k_steps, rows, rbm.units), dtype=dt)
+        if rbm.gaussian:  # mean-field visible reconstructions draw nothing
+            u_v = np.zeros((self.k_steps, 1, 1), dt)
+        else:
+            u_v = run.rng.random((self.k_steps, rows, rbm.params["c"].shape[0]), dtype=dt)
+        return run.dev.to_device(u_h), run.dev.to_device(u_v)
+
+    # -- one step ----------------------------------------------------------------------------
+    def negative_phase(self, run, v0, h0):
+        """Run the chains; returns (vk, hk) and leaves h0 = P(h|v0) and the batch's summed
+        squared reconstruction error in ``self._sq``. CD: chains start at the data, and the
+        error is that of the first reconstruction P(v|h0 sampled), which cd_gibbs computes on
+        the way."""
+        n, n_vis = v0.shape
+        vk = self._buffer(run, "vk", (n, n_vis))
+        hk = self._buffer(run, "hk", h0.shape)
+        u_h, u_v = self._uniforms(run, n)
+        p = self.rbm.params
+        self.k.cd_gibbs(v0, p["w"], p["b"], p["c"], self.k_steps, self.rbm.gaussian, u_h, u_v,
+                        h0, vk, hk, self._sq)
+        return vk, hk
+
+    def train_batch(self, run, x, t):
+        rbm, reg, k = self.rbm, self.regularizer, self.k
+        g = rbm.grads
+        n, n_vis = x.shape
+        if reg.active:
+            reg.perturb(run)
+        h0 = self._buffer(run, "h0", (n, rbm.units))
+        vk, hk = self.negative_phase(run, x, h0)
+        k.cd_gradient(x, h0, vk, hk, g["w"], g["b"], g["c"])
+        if self.q is not None:
+            k.sparsity_update(x, h0, self.sparsity_target, self.sparsity_cost,
+                              self.sparsity_decay, self.q, g["w"], g["b"])
+        if reg.active:
+            reg.step(run)
+        else:
+            run.optimizer.step()
+        return float(run.dev.to_host(self._sq)[0]) / n_vis
+
+    # -- monitors ----------------------------------------------------------------------------
+    def evaluate(self, run, split):
+        if split not in run.data:
+            return {}
+        x = run.data[split][0]
+        if split == "train":
+            x = x[:TRAIN_ROWS]
+        w, b, c = (np.asarray(run.dev.to_host(self.rbm.params[key]), np.float64)
+                   for key in ("w", "b", "c"))
+        gaussian = self.rbm.gaussian
+        out = {"recon_error": recon_error(x, w, b, c, gaussian),
+               "free_energy": float(free_energy(x, w, b, c, gaussian).mean())}
+        if split != "train":
+            ref = run.data["train"][0][: len(x)]
+            out["free_energy_gap"] = out["free_energy"] - float(
+                free_energy(ref, w, b, c, gaussian).mean())
+        if not gaussian:
+            rows = max(1, min(PLL_ROWS, PLL_WORK // w.size))
+            out["pseudo_log_likelihood"] = pseudo_log_likelihood(x[:rows], w, b, c)
+        if self.rbm.units <= EXACT_MAX_UNITS:
+            out["log_likelihood"] = log_likelihood(x, w, b, c, gaussian)
+        return out
+
+    def state(self):
+        return {} if self.q is None else {"sparsity_q": self.q_host()}
+
+    def q_host(self):
+        return np.array(self.rbm.dev.to_host(self.q))
+
+    def load_state(self, state):
+        if self.q is not None and "sparsity_q" in state:
+            self.rbm.dev.copy_(self.q, np.asarray(state["sparsity_q"], np.float64))
+
+
+class PersistentCD(ContrastiveDivergence):
+    """Persistent contrastive divergence (Tieleman 2008): the negative phase continues
+    ``chains`` fantasy particles from batch to batch instead of restarting at the data.
+
+    The positive phase is h0 = P(h|v0) on the batch; the chains advance k Gibbs steps and give
+    vk, hk for the negative statistics (averaged over the m chains). The chains start at m
+    training rows drawn at random when the stage begins, live on the trainer, and are saved in
+    checkpoints (``state``), so a resumed run continues them bit for bit. Spec keys: those of
+    ``cd``, plus ``chains`` (number of fantasy particles; 0 = the batch size).
+    """
+
+    name = "pcd"
+    persistent = True
+
+    def __init__(self, epochs: int = 10, batch_size: int | str = 32, shuffle: bool = True,
+                 k: int = 1, chains: int = 0, sparsity_target: float = 0.1,
+                 sparsity_cost: float = 0.0, sparsity_decay: float = 0.9, l2: float = 0.0,
+                 l1: float = 0.0, max_norm: float = 0.0, weight_noise: float = 0.0,
+                 clip_norm: float = 0.0, layer_l2: dict | None = None,
+                 layer_l1: dict | None = None, layer_max_norm: dict | None = None):
+        super().__init__(epochs=epochs, batch_size=batch_size, shuffle=shuffle, k=k,
+                         sparsity_target=sparsity_target, sparsity_cost=sparsity_cost,
+                         sparsity_decay=sparsity_decay, l2=l2, l1=l1, max_norm=max_norm,
+                         weight_noise=weight_noise, clip_norm=clip_norm, layer_l2=layer_l2,
+                         layer_l1=layer_l1, layer_max_norm=layer_max_norm)
+        if isinstance(chains, bool) or not isinstance(chains, int) or chains < 0:
+            raise ValueError(f"chains must be a non-negative integer (0 = the batch size), "
+                             f"got {chains!r}")
+        self.chains = chains
+
+    def setup(self, run):
+        super().setup(run)
+        n = run.x_train.shape[0]
+        m = self.chains or (n if self.batch_size == "full" else min(self.batch_size, n))
+        rows = run.rng.integers(0, n, m)
+        self.v_chain = run.dev.take(run.x_train, rows)
+
+    def negative_phase(self, run, v0, h0):
+        p = self.rbm.params
+        self.k.rbm_hidden(v0, p["w"], p["b"], h0)
+        m = self.v_chain.shape[0]
+        h_start = self._buffer(run, "h_chain0", (m, self.rbm.units))
+        hk = self._buffer(run, "hk", (m, self.rbm.units))
+        u_h, u_v = self._uniforms(run, m)
+        self.k.cd_gibbs(self.v_chain, p["w"], p["b"], p["c"], self.k_steps, self.rbm.gaussian,
+                        u_h, u_v, h_start, self.v_chain, hk, self._sq)
+        # the chains are not the data: the reported error is the batch's mean-field one
+        recon = self._buffer(run, "recon", v0.shape)
+        visible = self.k.rbm_visible_mean if self.rbm.gaussian else self.k.rbm_visible
+        visible(h0, p["w"], p["c"], recon)
+        self.k.squared_error(v0, recon, self._sq)
+        return self.v_chain, hk
+
+    def state(self):
+        return {**super().state(), "chains": np.array(self.rbm.dev.to_host(self.v_chain))}
+
+    def load_state(self, state):
+        super().load_state(state)
+        chains = np.asarray(state["chains"], self.dtype)
+        if chains.shape != tuple(self.v_chain.shape):
+            raise ValueError(f"the checkpoint's persistent chains have shape {chains.shape}, "
+                             f"this run's {tuple(self.v_chain.shape)}")
+        self.rbm.dev.copy_(self.v_chain, chains)
+
+
+# -- exact monitors on the host (float64) -----------------------------------------------------
+def _softplus(z):
+    return np.logaddexp(0.0, z)
+
+
+def _sigmoid(z):
+    return 0.5 * (1.0 + np.tanh(0.5 * z))
+
+
+def free_energy(x, w, b, c, gaussian):
+    """F(v) per row: -v.c - sum softplus(v w + b) (Gaussian: |v - c|^2 / 2 - ...)."""
+    out = np.empty(len(x))
+    for s in range(0, len(x), EVAL_ROWS):
+        v = np.asarray(x[s : s + EVAL_ROWS], np.float64)
+        vis = 0.5 * np.square(v - c).sum(1) if gaussian else -(v @ c)
+        out[s : s + EVAL_ROWS] = vis - _softplus(v @ w + b).sum(1)
+    return out
+
+
+def recon_error(x, w, b, c, gaussian):
+    """Mean squared error per element of the mean-field one-step reconstruction
+    P(v|h = P(h|v)) (Gaussian: E[v|h])."""
+    total = 0.0
+    for s in range(0, len(x), EVAL_ROWS):
+        v = np.asarray(x[s : s + EVAL_ROWS], np.float64)
+        z = _sigmoid(v @ w + b) @ w.T + c
+        total += np.square(v - (z if gaussian else _sigmoid(z))).sum()
+    return float(total / max(1, np.size(x)))
+
+
+def log_partition(w, b, c, gaussian, chunk=4096):
+    """log Z, exactly, by enumerating the 2^units hidden configurations: Z = sum_h e^{h.b}
+    prod_i (1 + e^{c_i + (w h)_i}) (Gaussian: (2 pi)^{n/2} e^{h.b + |c + w h|^2/2 - |c|^2/2})."""
+    units = w.shape[1]
+    if units > EXACT_MAX_UNITS:
+        raise ValueError(f"exact log Z enumerates 2^units states; units = {units} > "
+                         f"{EXACT_MAX_UNITS}")
+    bits = 1 << np.arange(units)
+    parts = []
+    for start in range(0, 1 << units, chunk):
+        codes = np.arange(start, min(1 << units, start + chunk))
+        h = ((codes[:, None] & bits) != 0).astype(np.float64)
+        a = h @ w.T + c
+        if gaussian:
+            parts.append(h @ b + 0.5 * np.square(a).sum(1) - 0.5 * c @ c
+                         + 0.5 * len(c) * np.log(2 * np.pi))
+        else:
+            parts.append(h @ b + _softplus(a).sum(1))
+    return float(np.logaddexp.reduce(np.concatenate(parts)))
+
+
+def log_likelihood(x, w, b, c, gaussian):
+    """Mean log p(v) = -F(v) - log Z over the rows of x (a log density for Gaussian v)."""
+    return float(-free_energy(x, w, b, c, gaussian).mean() - log_partition(w, b, c, gaussian))
+
+
+def pseudo_log_likelihood(x, w, b, c):
+    """Mean over the rows of x of sum_i log P(v_i | v_-i) = sum_i log sigmoid(F(v~i) - F(v)),
+    v~i being v with bit i flipped (binary visible units). Flipping bit i moves the hidden
+    pre-activations by s_i w_i with s_i = 1 - 2 v_i, so no extra matrix product is needed:
+    F(v~i) - F(v) = -s_i c_i - sum_j [softplus(z_j + s_i w_ij) - softplus(z_j)]."""
+    total = 0.0
+    rows = max(1, (1 << 22) // w.size)  # (rows, n_visible, units) float64 blocks of <= 32 MiB
+    for start in range(0, len(x), rows):
+        v = np.asarray(x[start : start + rows], np.float64)
+        z = v @ w + b
+        s = 1.0 - 2.0 * v
+        flipped = _softplus(z[:, None, :] + s[:, :, None] * w[None, :, :]).sum(2)
+        gap = -s * c - (flipped - _softplus(z).sum(1)[:, None])
+        total += float(-np.logaddexp(0.0, -gap).sum())  # log sigmoid(gap), stably
+    return total / max(1, len(x))

@@ -1,0 +1,332 @@
+"""The cd and pcd trainers: a hand-computed CD-1 step, the exact log-likelihood rising under
+CD-k, persistent chains across batches and across an interrupted run, and spec errors."""
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+
+from engine.errors import SpecError
+from engine.runtime import checkpoint as ckpt
+from engine.runtime import plugins as plugin_manager
+from engine.runtime.data import Splits
+from engine.runtime.loop import attach_data, build_run, fit
+from engine.runtime.resume import run_from_checkpoint
+from engine.runtime.spec import parse_spec, spec_from_dict
+from plugins.rbm import trainers
+from tests.plugins.rbm import naive
+
+LN3 = math.log(3.0)
+
+
+class FixedUniforms:
+    """Stands in for ``run.rng``: hands out the given uniform arrays in order."""
+
+    def __init__(self, *arrays):
+        self.arrays = list(arrays)
+
+    def random(self, shape, dtype):
+        a = np.asarray(self.arrays.pop(0), dtype)
+        assert a.shape == tuple(shape), (a.shape, shape)
+        return a
+
+
+def _tiny_run(x, trainer, optimizer=None, units=2, dtype=np.float64, seed=0, **layer_keys):
+    raw = {"seed": seed, "data": {"type": "digits"},
+           "model": {"input_shape": [x.shape[1]],
+                     "layers": [{"type": "rbm", "units": units, **layer_keys}]},
+           "optimizer": optimizer or {"type": "sgd", "lr": 0.1},
+           "trainer": trainer}
+    run = build_run(spec_from_dict(raw), load_data=False, dtype=dtype)
+    return attach_data(run, splits=Splits(x_train=np.asarray(x, dtype), y_train=None))
+
+
+@pytest.mark.parametrize(("l2", "lr_mult"), [(0.0, 1.0), (0.5, 1.0), (0.0, 0.5)])
+def test_cd1_step_equals_the_hand_computed_one_on_a_3x2_rbm(l2, lr_mult):
+    # w = [[ln 3, 0], [0, -ln 3], [0, 0]], b = c = 0 and v0 = [1, 1, 0]:
+    #   h0 = sigmoid(v0 w) = sigmoid([ln 3, -ln 3]) = [3/4, 1/4]
+    #   u_h = [0.5, 0.1] -> h = [1, 1]        (1 where u < p)
+    #   P(v|h) = sigmoid(w h) = sigmoid([ln 3, -ln 3, 0]) = [3/4, 1/4, 1/2]
+    #   u_v = [0.9, 0.2, 0.4] -> v1 = [0, 1, 1]
+    #   h1 = sigmoid(v1 w) = sigmoid([0, -ln 3]) = [1/2, 1/4]
+    # dw = v1' h1 - v0' h0 = [[0, 0], [1/2, 1/4], [1/2, 1/4]] - [[3/4, 1/4], [3/4, 1/4], [0, 0]]
+    #    = [[-3/4, -1/4], [-1/4, 0], [1/2, 1/4]]
+    # db = h1 - h0 = [-1/4, 0];  dc = v1 - v0 = [-1, 0, 1]
+    # SGD, lr = 0.1 lr_mult: w -= lr (dw + l2 w) (decay on w only), b -= lr db, c -= lr dc
+    run = _tiny_run(np.array([[1.0, 1.0, 0.0]]),
+                    {"type": "cd", "k": 1, "epochs": 1, "batch_size": 1, "shuffle": False,
+                     "l2": l2}, lr_mult=lr_mult)
+    rbm = run.network.layers[0]
+    w0 = np.array([[LN3, 0.0], [0.0, -LN3], [0.0, 0.0]])
+    rbm.params["w"][...] = w0
+    run.rng = FixedUniforms([[[0.5, 0.1]]], [[[0.9, 0.2, 0.4]]])
+    fit(run)
+    dw = np.array([[-0.75, -0.25], [-0.25, 0.0], [0.5, 0.25]])
+    lr = 0.1 * lr_mult
+    np.testing.assert_allclose(rbm.params["w"], w0 - lr * (dw + l2 * w0), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(rbm.params["b"], lr * np.array([0.25, 0.0]), atol=1e-15)
+    np.testing.assert_allclose(rbm.params["c"], lr * np.array([1.0, 0.0, -1.0]), atol=1e-15)
+    # the loss is the first reconstruction's squared error per element, before the step:
+    # v0 - P(v|h) = [1, 1, 0] - [3/4, 1/4, 1/2] -> (1/16 + 9/16 + 4/16) / 3 = 14/48
+    assert run.history[0]["loss"] == pytest.approx(14 / 48, rel=1e-12)
+    assert not run.rng.arrays  # every uniform drawn, none more
+
+
+def test_cd_gradient_goes_through_the_runs_optimizer():
+    """Adam's first step is lr * g / (|g| + eps) ~ lr * sign(g): the same hand-computed CD-1
+    gradient as above, stepped by Adam instead of SGD (dw[1, 1] = db[1] = dc[1] = 0 stay put)."""
+    run = _tiny_run(np.array([[1.0, 1.0, 0.0]]),
+                    {"type": "cd", "k": 1, "epochs": 1, "batch_size": 1, "shuffle": False},
+                    optimizer={"type": "adam", "lr": 0.01})
+    rbm = run.network.layers[0]
+    w0 = np.array([[LN3, 0.0], [0.0, -LN3], [0.0, 0.0]])
+    rbm.params["w"][...] = w0
+    run.rng = FixedUniforms([[[0.5, 0.1]]], [[[0.9, 0.2, 0.4]]])
+    fit(run)
+    dw = np.array([[-0.75, -0.25], [-0.25, 0.0], [0.5, 0.25]])
+    np.testing.assert_allclose(rbm.params["w"], w0 - 0.01 * np.sign(dw), rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(rbm.params["b"], [0.01, 0.0], atol=1e-9)
+    np.testing.assert_allclose(rbm.params["c"], [0.01, 0.0, -0.01], atol=1e-9)
+    assert run.optimizer.iterations == 1
+
+
+def _brute_force_log_z(w, b, c):
+    """log sum over every (v, h) of exp(v.c + h.b + v w h): the definition, 2^(n+m) terms."""
+    n, m = w.shape
+    terms = [np.dot(v, c) + np.dot(h, b) + np.asarray(v) @ w @ np.asarray(h)
+             for v in itertools.product([0.0, 1.0], repeat=n)
+             for h in itertools.product([0.0, 1.0], repeat=m)]
+    return float(np.logaddexp.reduce(terms))
+
+
+def test_exact_log_partition_matches_the_definition():
+    rng = np.random.default_rng(0)
+    w, b, c = rng.normal(0, 1, (6, 4)), rng.normal(0, 1, 4), rng.normal(0, 1, 6)
+    assert trainers.log_partition(w, b, c, False) == pytest.approx(_brute_force_log_z(w, b, c),
+                                                                   rel=1e-12)
+    # chunks smaller than the state count give the same sum
+    assert trainers.log_partition(w, b, c, False, chunk=3) == pytest.approx(
+        trainers.log_partition(w, b, c, False), rel=1e-13)
+    # Gaussian visible units: check log Z against a direct quadrature in one dimension
+    w1, b1, c1 = np.array([[0.7, -0.4]]), np.array([0.3, -0.2]), np.array([0.5])
+    grid = np.linspace(-30, 30, 200001)
+    f = -trainers.free_energy(grid[:, None], w1, b1, c1, True)
+    direct = np.log(np.trapezoid(np.exp(f), grid))
+    assert trainers.log_partition(w1, b1, c1, True) == pytest.approx(direct, rel=1e-9)
+
+
+def test_pseudo_log_likelihood_matches_its_definition():
+    rng = np.random.default_rng(2)
+    w, b, c = rng.normal(0, 1, (6, 4)), rng.normal(0, 1, 4), rng.normal(0, 1, 6)
+    x = (rng.random((9, 6)) < 0.5).astype(np.float64)
+    free = trainers.free_energy(x, w, b, c, False)
+    want = 0.0
+    for i in range(6):
+        flipped = x.copy()
+        flipped[:, i] = 1 - flipped[:, i]
+        gap = trainers.free_energy(flipped, w, b, c, False) - free
+        want += np.log(1 / (1 + np.exp(-gap))).sum()
+    assert trainers.pseudo_log_likelihood(x, w, b, c) == pytest.approx(want / 9, rel=1e-12)
+
+
+PATTERNS = np.array([[1, 1, 1, 0, 0, 0], [0, 0, 0, 1, 1, 1], [1, 0, 1, 0, 1, 0],
+                     [1, 1, 0, 0, 1, 1]], np.float64)
+
+
+@pytest.mark.parametrize("trainer", ["cd", "pcd"])
+@pytest.mark.parametrize("k", [1, 3])
+def test_exact_log_likelihood_rises_under_training(trainer, k):
+    x = np.repeat(PATTERNS, 8, axis=0)
+    run = _tiny_run(x, {"type": trainer, "k": k, "epochs": 30, "batch_size": 8},
+                    optimizer={"type": "sgd", "lr": 0.1, "momentum": 0.5}, units=4)
+    rbm = run.network.layers[0]
+    before = trainers.log_likelihood(x, *(rbm.params[key] for key in "wbc"), False)
+    fit(run)
+    curve = [h["log_likelihood"] for h in run.history]
+    assert curve[-1] > before + 1.0  # nats per sample
+    pll = [h["pseudo_log_likelihood"] for h in run.history]
+    assert pll[-1] > pll[0]
+    assert curve[-1] > curve[len(curve) // 3]
+    # the monitor is the definition: -F(v) - log Z, Z over every visible and hidden state
+    w, b, c = (rbm.params[key] for key in "wbc")
+    free = -(x @ c) - np.logaddexp(0, x @ w + b).sum(1)
+    assert curve[-1] == pytest.approx(float(-free.mean() - _brute_force_log_z(w, b, c)), rel=1e-10)
+    # the four patterns are now far likelier than under a uniform model (6 ln 2 = 4.16 nats)
+    assert curve[-1] > -6 * math.log(2) + 1.0
+
+
+def test_pcd_chains_persist_across_batches():
+    x = np.repeat(PATTERNS, 5, axis=0)
+    run = _tiny_run(x, {"type": "pcd", "k": 2, "chains": 7, "epochs": 1, "batch_size": 4},
+                    units=3)
+    tr, rbm = run.trainer, run.network.layers[0]
+    chain = tr.v_chain
+    assert chain.shape == (7, 6)
+    # the chains start at training rows
+    assert all(any(np.array_equal(row, p) for p in PATTERNS) for row in chain)
+    for _ in range(3):
+        before, params = chain.copy(), {key: rbm.params[key].copy() for key in "wbc"}
+        replay = np.random.Generator(np.random.PCG64())
+        replay.bit_generator.state = run.rng.bit_generator.state
+        tr.train_batch(run, x[:4], None)
+        u_h = replay.random((2, 7, 3), dtype=np.float64)
+        u_v = replay.random((2, 7, 6), dtype=np.float64)
+        _, vk, _, _ = naive.cd_gibbs(before, params["w"], params["b"], params["c"], 2, False,
+                                     u_h, u_v)
+        assert tr.v_chain is chain  # the same particles, advanced in place
+        np.testing.assert_array_equal(chain, vk)  # continued from where they were, not from x
+    assert tr.state()["chains"].shape == (7, 6)
+
+
+PCD_SPEC = """
+seed = 3
+[data]
+type = "digits"
+validation = 0.2
+[model]
+layers = [{ type = "rbm", units = 16, name = "rbm0" }]
+[optimizer]
+type = "sgd"
+lr = 0.05
+momentum = 0.5
+[trainer]
+type = "pcd"
+k = 1
+chains = 25
+epochs = 3
+batch_size = 50
+l2 = 1e-4
+sparsity_cost = 0.1
+sparsity_target = 0.2
+"""
+
+
+@pytest.fixture(scope="module")
+def toy_plugin():
+    plugin_manager.add_plugin("tests.engine.toy_plugin")  # its Snapshot callback
+
+
+def test_pcd_run_interrupted_mid_run_resumes_bit_for_bit(tmp_path, toy_plugin):
+    snap = tmp_path / "snap.h5"
+    text = PCD_SPEC + f"""
+[checkpoint]
+path = "{tmp_path / 'full.h5'}"
+
+[[callbacks]]
+type = "snapshot"
+stage = 0
+epoch = 2
+to = "{snap}"
+"""
+    uninterrupted = build_run(parse_spec(text, source="pcd.toml"))
+    fit(uninterrupted)
+    saved = ckpt.open_checkpoint(snap)
+    assert int(saved["trainer"].attrs["epoch"]) == 2
+    saved.close()
+    resumed = run_from_checkpoint(snap)
+    assert resumed.epoch == 2
+    resumed.checkpoint_path = str(tmp_path / "resumed.h5")
+    fit(resumed)
+    assert np.array_equal(resumed.model.flat_params, uninterrupted.model.flat_params)
+    assert np.array_equal(resumed.trainer.v_chain, uninterrupted.trainer.v_chain)
+    assert np.array_equal(resumed.trainer.q_host(), uninterrupted.trainer.q_host())
+    assert [h["loss"] for h in resumed.history] == [h["loss"] for h in uninterrupted.history]
+    assert [h["val_log_likelihood"] for h in resumed.history] == [
+        h["val_log_likelihood"] for h in uninterrupted.history]
+
+
+def test_pcd_resume_without_the_chains_would_differ(tmp_path, toy_plugin):
+    """The bit-exact resume above depends on the saved chains: restarting them changes the run."""
+    run = build_run(parse_spec(PCD_SPEC.replace("epochs = 3", "epochs = 1"), source="pcd.toml"))
+    fit(run)
+    state = run.trainer.state()
+    other = build_run(parse_spec(PCD_SPEC.replace("epochs = 3", "epochs = 1"), source="pcd.toml"))
+    assert not np.array_equal(other.trainer.v_chain, state["chains"])
+    other.trainer.load_state(state)
+    assert np.array_equal(other.trainer.v_chain, state["chains"])
+
+
+def test_trainer_errors_name_the_field():
+    # the spec loader names the table, the message the key (the engine's convention)
+    base = PCD_SPEC
+    with pytest.raises(SpecError, match=r"\[model\.layers\] the pcd trainer trains exactly one"):
+        build_run(parse_spec(base.replace('{ type = "rbm", units = 16, name = "rbm0" }',
+                                          '{ type = "dense", units = 16 }'), source="p.toml"))
+    with pytest.raises(SpecError, match=r"\[trainer\] k \(Gibbs steps per update\) must be"):
+        build_run(parse_spec(base.replace("k = 1", "k = 0"), source="p.toml"), load_data=False)
+    with pytest.raises(SpecError, match=r"\[trainer\] chains must be"):
+        build_run(parse_spec(base.replace("chains = 25", "chains = -1"), source="p.toml"),
+                  load_data=False)
+    with pytest.raises(SpecError, match=r"\[model\.layers\[0\]\] visible must be one of"):
+        build_run(parse_spec(base.replace('units = 16,', 'units = 16, visible = "poisson",'),
+                             source="p.toml"), load_data=False)
+    with pytest.raises(SpecError, match=r"\[trainer\] sparsity_target must be a probability"):
+        build_run(parse_spec(base.replace("sparsity_target = 0.2", "sparsity_target = 1.5"),
+                             source="p.toml"), load_data=False)
+
+
+def test_gaussian_visible_rbm_trains_on_standardised_data():
+    """Three clusters, standardised: the Gaussian-Bernoulli RBM ends likelier than the best
+    single unit-variance Gaussian (at the data mean), which it starts worse than."""
+    rng = np.random.default_rng(1)
+    centres = rng.normal(0, 2, (3, 5))
+    x = centres[rng.integers(0, 3, 300)] + rng.normal(0, 0.3, (300, 5))
+    x = (x - x.mean(0)) / x.std(0)
+    raw = {"seed": 0, "data": {"type": "digits"},
+           "model": {"input_shape": [5], "layers": [{"type": "rbm", "units": 6,
+                                                      "visible": "gaussian"}]},
+           "optimizer": {"type": "sgd", "lr": 0.05, "momentum": 0.5},
+           "trainer": {"type": "cd", "epochs": 30, "batch_size": 20}}
+    run = attach_data(build_run(spec_from_dict(raw), load_data=False, dtype=np.float64),
+                      splits=Splits(x_train=x, y_train=None))
+    rbm = run.network.layers[0]
+    before = trainers.log_likelihood(x, *(rbm.params[key] for key in "wbc"), True)
+    one_gaussian = -0.5 * 5 * math.log(2 * math.pi) - 0.5 * np.square(x).sum(1).mean()
+    assert before < one_gaussian
+    fit(run)
+    assert run.history[-1]["log_likelihood"] > one_gaussian + 0.3
+    assert run.history[-1]["recon_error"] < 0.5 * run.history[0]["recon_error"]
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("trainer", ["cd", "pcd"])
+def test_training_on_cuda_matches_cpu(trainer):
+    """Same seed, same uniforms (drawn on the host): the CUDA run (simulator) draws the same
+    samples as the CPU run, so the parameters agree to rounding after several steps."""
+    from numba import cuda
+
+    if not cuda.is_available():
+        pytest.skip("no CUDA (and not running the simulator)")
+    x = np.repeat(PATTERNS, 3, axis=0)
+    runs = {}
+    for dev in ("cpu", "cuda"):
+        raw = {"seed": 5, "data": {"type": "digits"},
+               "model": {"input_shape": [6], "layers": [{"type": "rbm", "units": 3}]},
+               "optimizer": {"type": "sgd", "lr": 0.1, "momentum": 0.5},
+               "trainer": {"type": trainer, "k": 2, "epochs": 1, "batch_size": 6,
+                           "sparsity_cost": 0.05, "l2": 1e-3}}
+        run = build_run(spec_from_dict(raw), load_data=False, dtype=np.float64, device=dev)
+        runs[dev] = attach_data(run, splits=Splits(x_train=x, y_train=None))
+        fit(runs[dev])
+    cpu, gpu = runs["cpu"], runs["cuda"]
+    np.testing.assert_allclose(gpu.dev.to_host(gpu.model.flat_params), cpu.model.flat_params,
+                               rtol=1e-9, atol=1e-12)
+    for a, b in zip(cpu.history, gpu.history):
+        assert a["loss"] == pytest.approx(b["loss"], rel=1e-9)
+        assert a["log_likelihood"] == pytest.approx(b["log_likelihood"], rel=1e-9)
+    if trainer == "pcd":
+        np.testing.assert_array_equal(gpu.trainer.state()["chains"], cpu.trainer.state()["chains"])
+
+
+def test_bench_rbm_workload_trains_the_rbm_with_cd1():
+    from engine.commands import bench
+
+    result = bench.run_bench("rbm", batch=64, reps=1, n=256, cold=False, warmup=2)
+    assert result["workload"] == "rbm" and result["samples_per_sec"] > 0
+    run = bench.make_run("rbm", 64, n=256)
+    before = run.network.flat_params.copy()
+    total = bench._epoch(run)
+    assert run.trainer.name == "cd" and run.optimizer.iterations == 4
+    assert 0 < total / 256 < 1  # the summed per-element reconstruction error of [0, 1] data
+    assert not np.array_equal(before, run.network.flat_params)
