@@ -402,21 +402,42 @@ def resume(checkpoint: CheckpointArg, device: DeviceOpt = "cpu", data_dir: DataD
 def bench(workload: Annotated[str, typer.Argument(
               help="workload: mlp (784-100-10 sigmoid, SGD), lenet5 (LeNet-5, momentum SGD) or rbm (784-500 RBM, CD-1)")] = "mlp",
           batch: Annotated[list[int], typer.Option(help="batch size (repeatable)")] = [10, 128],
-          reps: Annotated[int, typer.Option(help="timed epochs (median reported)")] = 3,
+          reps: Annotated[int, typer.Option(help="timed epochs (median reported); with --against, epoch pairs")] = 3,
           n: Annotated[int, typer.Option(help="samples per epoch")] = 60000,
           device: DeviceOpt = "cpu", json_: JsonOpt = False,
           optimizer: Annotated[Optional[str], typer.Option(help="replace the workload's optimizer, e.g. adam")] = None,
           cold: Annotated[bool, typer.Option(help="also measure JIT compile time with an empty Numba cache")] = True,
+          against: Annotated[Optional[str], typer.Option(
+              help="also time the same training in another framework, epochs alternating, and "
+                   "print the ratio: torch (PyTorch; pip install 'redes\\[torch]')")] = None,
+          torch_threads: Annotated[int, typer.Option(help="PyTorch's threads with --against torch")] = 2,
           plugin: PluginOpt = None):
     """Time training epochs of a standard workload (synthetic MNIST-shaped data)."""
     from engine.commands.bench import run_bench
 
     _add_plugins(plugin)  # e.g. --optimizer signum --plugin my_optimizers
+    if against is not None and against != "torch":
+        raise RedesError(f"--against {against}: the only framework to compare against is torch.")
     for b in batch:
-        result = run_bench(workload, batch=b, reps=reps, n=n, device=device, cold=cold,
-                           optimizer=optimizer)
+        if against:
+            from engine.commands.bench_torch import run_against_torch
+
+            result = run_against_torch(workload, batch=b, reps=reps, n=n, device=device, cold=cold,
+                                       optimizer=optimizer, threads=torch_threads)
+        else:
+            result = run_bench(workload, batch=b, reps=reps, n=n, device=device, cold=cold,
+                               optimizer=optimizer)
         if json_:
             print(json.dumps(result, sort_keys=True), flush=True)
+        elif against:
+            ours, theirs, ratios = result["redes"], result["torch"], result["pair_ratios"]
+            out.print(f"{workload} batch {b}: redes {ours['samples_per_sec']:,.0f} samples/s, "
+                      f"PyTorch {theirs['version']} ({theirs['threads']} threads) "
+                      f"{theirs['samples_per_sec']:,.0f} samples/s: redes "
+                      f"{result['ratio']:.2f}x (medians of {reps} alternating epochs each; per "
+                      f"pair {min(ratios):.2f}-{max(ratios):.2f}x, median "
+                      f"{result['pair_ratio_median']:.2f}x), first-call compile "
+                      f"{ours['compile_seconds']:.2f} s", highlight=False)
         else:
             out.print(f"{result['workload']} batch {b} ({result['optimizer']}): "
                       f"{result['samples_per_sec']:,.0f} samples/s (median of {reps} epochs; "

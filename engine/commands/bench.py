@@ -1,6 +1,7 @@
 """``redes bench``: epoch timings of standard workloads on synthetic MNIST-shaped data.
 
-The protocol follows the PyTorch reference scripts (../shared/bench/anchors): 60000 samples of
+The protocol is that of the project's PyTorch reference timings, which ``redes bench
+--against torch`` reruns beside the engine (``engine.commands.bench_torch``): 60000 samples of
 784 uniform floats, a fresh permutation per epoch, batches gathered by index inside the timed
 region, the last partial batch kept, a 200-step warm-up on a throw-away model, then ``reps``
 epochs timed separately; the median is reported. ``compile_seconds`` is the first training
@@ -71,7 +72,7 @@ WORKLOADS = {
 }
 
 
-def _synthetic(shape, n, seed=0):
+def synthetic(shape, n, seed=0):
     rng = np.random.default_rng(seed)
     x = rng.random((n,) + tuple(shape), dtype=np.float32)
     y = rng.integers(0, 10, n).astype(np.int64)
@@ -88,7 +89,7 @@ def make_run(workload, batch, device="cpu", n=60000, seed=0, splits=None, optimi
         raw["optimizer"] = {"type": optimizer}
     raw["seed"] = seed
     spec = spec_from_dict(raw, source=f"bench:{workload}")
-    return build_run(spec, device=device, splits=splits or _synthetic(w["shape"], n, seed))
+    return build_run(spec, device=device, splits=splits or synthetic(w["shape"], n, seed))
 
 
 def _epoch(run, steps=None):
@@ -147,30 +148,58 @@ def _cold_compile_seconds(workload, batch, device, optimizer):
         return float(done.stdout.strip().splitlines()[-1])
 
 
-def run_bench(workload, *, batch, reps=3, n=60000, device="cpu", cold=True, warmup=200,
-              optimizer=None):
-    """Median epoch time of ``workload``; ``optimizer`` replaces the workload's (e.g. "adam")."""
+class RedesEpochs:
+    """The redes side of a bench: a warm-up of ``warmup`` steps on a throw-away run, then one run
+    whose ``epoch()`` times a full epoch (and its optimizer update's share) each call."""
+
+    def __init__(self, workload, batch, *, n=60000, device="cpu", warmup=200, optimizer=None,
+                 splits=None):
+        kwargs = dict(device=device, n=n, optimizer=optimizer, splits=splits)
+        _epoch(make_run(workload, batch, **kwargs), steps=warmup)
+        self.run = make_run(workload, batch, **kwargs)
+        self.optimizer = self.run.optimizer
+        self.times, self.shares = [], []
+
+    def epoch(self):
+        run = self.run
+        run.optimizer = update = _TimedOptimizer(self.optimizer, run.dev.synchronize)
+        try:
+            t0 = time.perf_counter()
+            _epoch(run)
+            seconds = time.perf_counter() - t0
+        finally:
+            run.optimizer = self.optimizer
+        self.times.append(seconds)
+        self.shares.append(update.seconds / seconds)
+        return seconds
+
+
+def compile_times(workload, batch, device="cpu", optimizer=None, cold=True):
+    """(compile_seconds, cached_first_step_seconds); without ``cold`` both are the cached one."""
     cached = first_step_seconds(workload, batch, device, optimizer)
-    compile_seconds = _cold_compile_seconds(workload, batch, device, optimizer) if cold else cached
-    warm = make_run(workload, batch, device=device, n=n, optimizer=optimizer)
-    _epoch(warm, steps=warmup)
-    run = make_run(workload, batch, device=device, n=n, optimizer=optimizer)
-    times, shares = [], []
-    optimizer = run.optimizer
-    for _ in range(reps):
-        run.optimizer = update = _TimedOptimizer(optimizer, run.dev.synchronize)
-        t0 = time.perf_counter()
-        _epoch(run)
-        times.append(time.perf_counter() - t0)
-        shares.append(update.seconds / times[-1])
-    run.optimizer = optimizer
+    return (_cold_compile_seconds(workload, batch, device, optimizer) if cold else cached), cached
+
+
+def redes_result(workload, epochs, *, batch, n, device, compile_seconds, cached):
+    times, shares = epochs.times, epochs.shares
     median = statistics.median(times)
     w = WORKLOADS[workload]
     return {
         "workload": workload, "description": w["description"], "batch": batch, "device": device,
-        "optimizer": optimizer.name, "update_shares": shares,
+        "optimizer": epochs.optimizer.name, "update_shares": shares,
         "update_share": statistics.median(shares),
-        "n_train": n, "reps": reps, "epoch_seconds": times, "seconds_per_epoch": median,
+        "n_train": n, "reps": len(times), "epoch_seconds": times, "seconds_per_epoch": median,
         "samples_per_sec": n / median, "gflops_per_sec": w["flops_per_sample"] * n / median / 1e9,
         "compile_seconds": compile_seconds, "cached_first_step_seconds": cached,
     }
+
+
+def run_bench(workload, *, batch, reps=3, n=60000, device="cpu", cold=True, warmup=200,
+              optimizer=None):
+    """Median epoch time of ``workload``; ``optimizer`` replaces the workload's (e.g. "adam")."""
+    compile_seconds, cached = compile_times(workload, batch, device, optimizer, cold)
+    epochs = RedesEpochs(workload, batch, n=n, device=device, warmup=warmup, optimizer=optimizer)
+    for _ in range(reps):
+        epochs.epoch()
+    return redes_result(workload, epochs, batch=batch, n=n, device=device,
+                        compile_seconds=compile_seconds, cached=cached)

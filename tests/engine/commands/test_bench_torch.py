@@ -1,0 +1,136 @@
+"""``redes bench --against torch``: the PyTorch twins train the same networks as the bench
+workloads, and without PyTorch the option fails with one clear paragraph."""
+
+import builtins
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from cli import app
+from engine.commands import bench, bench_torch
+from engine.errors import RedesError
+
+runner = CliRunner()
+
+
+def _copy_weights(torch, run, model):
+    """redes' initial weights into the twin: dense w is (in, out), nn.Linear's weight (out, in);
+    conv w is (filters, channels, kh, kw) in both."""
+    ours = [p for layer in run.network.named_params().values() for p in (layer["w"], layer["b"])]
+    theirs = list(model.parameters())
+    assert len(ours) == len(theirs)
+    with torch.no_grad():
+        for a, p in zip(ours, theirs):
+            p.copy_(torch.from_numpy(np.ascontiguousarray(a.T if a.ndim == 2 else a)))
+
+
+@pytest.mark.parametrize("workload", bench_torch.TWINS)
+def test_torch_twin_has_the_workloads_parameters(workload):
+    torch = pytest.importorskip("torch")
+    run = bench.make_run(workload, 8, n=16)
+    model, _ = bench_torch.torch_model(workload, torch)
+    shapes = [tuple(p.shape) for p in model.parameters()]
+    ours = [a.shape for layer in run.network.named_params().values() for a in layer.values()]
+    assert shapes == [s[::-1] if len(s) == 2 else s for s in ours]
+    assert sum(p.numel() for p in model.parameters()) == run.network.param_count()
+
+
+@pytest.mark.parametrize("workload", bench_torch.TWINS)
+def test_torch_twin_trains_like_redes_from_the_same_weights(workload):
+    """Three steps on the same batches from identical weights: the same losses and the same
+    weights after them (momentum included), within float32 rounding."""
+    torch = pytest.importorskip("torch")
+    run = bench.make_run(workload, 8, n=24)
+    model, make_optimizer = bench_torch.torch_model(workload, torch)
+    _copy_weights(torch, run, model)
+    start = run.network.get_flat()
+    optimizer = make_optimizer(model.parameters())
+    shape = bench.WORKLOADS[workload]["shape"]
+    F = torch.nn.functional
+    for step in range(3):
+        x, t = run.x_train[8 * step:8 * step + 8], run.t_train[8 * step:8 * step + 8]
+        ours = run.trainer.train_batch(run, x, t) / len(t)  # summed over the batch
+        loss = F.cross_entropy(model(torch.from_numpy(x).view(-1, *shape)), torch.from_numpy(t))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        assert ours == pytest.approx(loss.item(), rel=1e-5), step
+    theirs = torch.cat([p.detach().reshape(-1) for p in model.parameters()]).numpy()
+    mine = np.concatenate([(a.T if a.ndim == 2 else a).reshape(-1)
+                           for layer in run.network.named_params().values() for a in layer.values()])
+    np.testing.assert_allclose(mine, theirs, rtol=1e-4, atol=1e-5)
+    assert np.abs(run.network.get_flat() - start).max() > 1e-3  # the steps moved the weights
+
+
+def test_run_against_torch_reports_both_sides_and_their_ratio():
+    torch = pytest.importorskip("torch")
+    result = bench_torch.run_against_torch("mlp", batch=10, reps=2, n=200, cold=False, warmup=3,
+                                           threads=1)
+    ours, theirs = result["redes"], result["torch"]
+    assert ours["reps"] == theirs["reps"] == 2 and ours["n_train"] == theirs["n_train"] == 200
+    assert theirs["version"] == torch.__version__ and theirs["threads_used"] == 1
+    assert result["ratio"] == ours["samples_per_sec"] / theirs["samples_per_sec"]
+    pairs = [b / a for a, b in zip(ours["epoch_seconds"], theirs["epoch_seconds"])]
+    assert result["pair_ratios"] == pairs
+    assert result["pair_ratio_median"] == np.median(pairs)
+    assert all(np.isfinite(theirs["last_batch_losses"]))  # the twin trained: 20 steps per epoch
+    torch.set_num_threads(2)
+
+
+def test_bench_against_torch_prints_json_with_both_sides():
+    pytest.importorskip("torch")
+    result = runner.invoke(app, ["bench", "mlp", "--batch", "10", "--n", "100", "--reps", "1",
+                                 "--no-cold", "--against", "torch", "--torch-threads", "2",
+                                 "--json"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    line = json.loads(result.stdout)
+    assert line["against"] == "torch" and line["batch"] == 10
+    assert line["redes"]["samples_per_sec"] > 0 and line["torch"]["samples_per_sec"] > 0
+    assert line["ratio"] > 0
+
+
+def test_bench_against_torch_without_torch_says_how_to_install_it(monkeypatch):
+    real_import = builtins.__import__
+
+    def no_torch(name, *args, **kwargs):
+        if name == "torch" or name.startswith("torch."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return real_import(name, *args, **kwargs)
+
+    # not sys.modules["torch"] = None: SciPy reads sys.modules["torch"].Tensor when the key exists
+    monkeypatch.setattr(builtins, "__import__", no_torch)
+    with pytest.raises(RedesError, match=r"redes\[torch\]"):
+        bench_torch.import_torch()
+    result = runner.invoke(app, ["bench", "mlp", "--batch", "10", "--n", "100", "--no-cold",
+                                 "--against", "torch"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    message = " ".join(result.stderr.split())
+    assert message.startswith("error: `redes bench --against torch` needs PyTorch")
+    assert "pip install 'redes[torch]'" in message and result.stdout == ""
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--against", "tensorflow"], "only framework to compare against is torch"),
+    (["--against", "torch", "--optimizer", "adam"], "drop --optimizer"),
+    (["--against", "torch", "--device", "cuda"], "CPU only"),
+])
+def test_bench_against_refuses_what_it_cannot_compare(args, expected):
+    result = runner.invoke(app, ["bench", "mlp", "--batch", "10", "--n", "100", "--no-cold", *args])
+    assert result.exit_code == 2
+    assert expected in " ".join(result.stderr.split())
+
+
+def test_a_workload_without_a_torch_twin_is_refused_by_name():
+    result = runner.invoke(app, ["bench", "rbm", "--batch", "10", "--n", "100", "--no-cold",
+                                 "--against", "torch"])
+    assert result.exit_code == 2 and "no PyTorch twin of the 'rbm' workload" in result.stderr
+
+
+def test_bench_help_lists_both_workloads_and_the_against_option():
+    result = runner.invoke(app, ["bench", "--help"], terminal_width=200)
+    assert result.exit_code == 0
+    text = " ".join(result.stdout.split())
+    assert all(w in text for w in bench.WORKLOADS) and "lenet5" in text and "mlp" in text
+    assert "--against" in text and "--torch-threads" in text and "redes[torch]" in text
