@@ -126,6 +126,12 @@ class Network:
         ``y``; the composite itself adds no cache. This is how figures and probes read inner
         activations without touching any layer's code.
         """
+        if start is None and upto is None:  # the training path: every layer, nothing to look up
+            caches = []
+            for layer in self.layers:
+                x, cache = layer.forward(x, train=train)
+                caches.append(cache)
+            return x, caches
         first = 0 if start is None else self.index(start)
         child = ""
         if upto is None:
