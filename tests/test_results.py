@@ -68,4 +68,4 @@ def test_lenet5_and_transfer_rows(shared_data, tmp_path):
     tuned = run_spec("transfer_mnist_to_semeion.toml", tmp_path, "--data-dir", shared_data,
                      "--set", source, "--set", "model.layers[0].trainable=true",
                      "--set", "model.layers[3].trainable=true", "--overwrite")
-    assert 0.955 <= tuned["test_accuracy"] <= 0.98
+    assert 0.955 <= tuned["test_accuracy"] <= 0.985  # 96.9 % (11-22), 98.1 % (11-30, AMD host)
