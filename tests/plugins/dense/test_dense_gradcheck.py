@@ -36,8 +36,9 @@ LAYER_KWARGS = {
 KINKS = {"relu": 0.0}  # keep inputs away from points where the layer is not differentiable
 LOSSES = ("softmax_cross_entropy", "mse", "binary_cross_entropy")
 # probabilities over the whole of (0, 1) inside binary cross-entropy's clip [1e-7, 1 - 1e-7],
-# log-uniform towards both ends: 10^u for u in [log10(2e-7), log10(0.5)], or 1 minus that
-PROBABILITIES = st.tuples(st.floats(math.log10(2e-7), math.log10(0.5)), st.booleans()).map(
+# log-uniform towards both ends: 10^u for u in [log10(1e-6), log10(0.5)], or 1 minus that (at
+# 2e-7 the steps that stay clear of the clip are too short for float64: a CI run drew one)
+PROBABILITIES = st.tuples(st.floats(math.log10(1e-6), math.log10(0.5)), st.booleans()).map(
     lambda ub: 1.0 - 10.0 ** ub[0] if ub[1] else 10.0 ** ub[0])
 
 
