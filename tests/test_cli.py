@@ -140,6 +140,7 @@ OPTIONS = {  # every common option that means something for the command
     ("plot", "history"): {"--out", "--plugin"},
     ("plot", "filters"): {"--out", "--device", "--data-dir", "--plugin"},
     ("new-plugin",): set(),
+    ("sample",): {"--out", "--seed", "--device", "--data-dir", "--plugin"},
 }
 
 

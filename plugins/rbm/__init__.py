@@ -1,5 +1,5 @@
 """RBM family: the restricted Boltzmann machine layer, its Gibbs kernels, and the contrastive
-divergence trainers ``cd`` and ``pcd``.
+divergence trainers ``cd`` and ``pcd``, and ``redes sample`` (fantasies from long Gibbs chains).
 
 Shapes: v (batch, n_visible) into ``rbm(units)``, which outputs P(h=1|v) of shape
 (batch, units), so RBMs stack into a deep belief net trained stage by stage (``[[stages]]``)
@@ -21,3 +21,10 @@ def register_layers(register):
 def register_trainers(register):
     register(ContrastiveDivergence)
     register(PersistentCD)
+
+
+@hookimpl
+def register_commands(register):
+    from .sample import sample  # matplotlib and typer load only when a command is wanted
+
+    register(sample)
