@@ -18,6 +18,7 @@ from engine.runtime import plugins as plugin_manager
 from engine.runtime.loop import build_run, fit
 from engine.runtime.resume import run_from_checkpoint
 from engine.runtime.spec import parse_spec
+from tests.engine.toy_plugin import interrupted_at
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -52,19 +53,6 @@ def toy_plugin():
     plugin_manager.add_plugin("tests.engine.toy_plugin")
 
 
-def _snapshot(text, tmp_path, epoch):
-    return text + f"""
-[checkpoint]
-path = "{tmp_path / 'full.h5'}"
-
-[[callbacks]]
-type = "snapshot"
-stage = 0
-epoch = {epoch}
-to = "{tmp_path / 'snap.h5'}"
-"""
-
-
 @pytest.mark.parametrize("variant", [*VARIANTS, "perceptron"])
 def test_interrupted_and_resumed_equals_uninterrupted(variant, tmp_path):
     if variant == "perceptron":  # XOR never converges: every epoch runs, in a shuffled order
@@ -72,7 +60,7 @@ def test_interrupted_and_resumed_equals_uninterrupted(variant, tmp_path):
     else:
         layers, trainer = VARIANTS[variant]
         text = DIGITS.format(layers=layers, trainer=trainer)
-    whole = build_run(parse_spec(_snapshot(text, tmp_path, epoch=2)))
+    whole = build_run(parse_spec(text + interrupted_at(tmp_path, stage=0, epoch=2)))
     fit(whole)
     resumed = run_from_checkpoint(tmp_path / "snap.h5")
     assert resumed.epoch == 2

@@ -70,6 +70,22 @@ class Snapshot(Callback):
             shutil.copyfile(run.checkpoint_path, self.to)
 
 
+def interrupted_at(folder, *, stage, epoch):
+    """TOML to append to a spec: checkpoint to ``folder/full.h5`` every epoch and copy it to
+    ``folder/snap.h5`` as it stands when ``epoch`` (0-based) of ``stage`` starts, the file an
+    interrupted run leaves behind; resume from it and compare with the uninterrupted run."""
+    return f"""
+[checkpoint]
+path = "{folder / 'full.h5'}"
+
+[[callbacks]]
+type = "snapshot"
+stage = {stage}
+epoch = {epoch}
+to = "{folder / 'snap.h5'}"
+"""
+
+
 class StopAt(Callback):
     """Sets ``run.stop`` at the end of epoch ``epoch`` (1-based), as early stopping would."""
 

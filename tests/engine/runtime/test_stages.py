@@ -11,6 +11,7 @@ from engine.errors import SpecError
 from engine.runtime.loop import build_run, fit
 from engine.runtime.resume import run_from_checkpoint
 from engine.runtime.spec import parse_spec
+from tests.engine.toy_plugin import interrupted_at
 
 TWO_STAGES = """
 seed = 4
@@ -98,16 +99,7 @@ def test_a_later_stage_trains_on_the_earlier_layers_activities():
 
 def test_interrupted_in_stage_two_resumes_bit_for_bit(tmp_path):
     snap = tmp_path / "snap.h5"
-    text = TWO_STAGES + f"""
-[checkpoint]
-path = "{tmp_path / 'full.h5'}"
-
-[[callbacks]]
-type = "snapshot"
-stage = 1
-epoch = 2
-to = "{snap}"
-"""
+    text = TWO_STAGES + interrupted_at(tmp_path, stage=1, epoch=2)
     uninterrupted = make(text)
     fit(uninterrupted)
     assert snap.exists()
@@ -126,16 +118,7 @@ to = "{snap}"
 
 def test_interrupted_in_the_greedy_stage_restores_the_trainers_state(tmp_path):
     snap = tmp_path / "snap.h5"
-    text = TWO_STAGES + f"""
-[checkpoint]
-path = "{tmp_path / 'full.h5'}"
-
-[[callbacks]]
-type = "snapshot"
-stage = 0
-epoch = 2
-to = "{snap}"
-"""
+    text = TWO_STAGES + interrupted_at(tmp_path, stage=0, epoch=2)
     uninterrupted = make(text)
     fit(uninterrupted)
     resumed = run_from_checkpoint(snap)

@@ -9,6 +9,7 @@ import pytest
 from engine.runtime import plugins as plugin_manager
 from engine.runtime.loop import build_run, fit
 from engine.runtime.spec import load_spec, parse_spec
+from tests.engine.toy_plugin import interrupted_at
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -104,16 +105,7 @@ def test_dbn_interrupted_in_stage_two_resumes_bit_for_bit(tmp_path):
 
     plugin_manager.add_plugin("tests.engine.toy_plugin")  # its Snapshot callback
     snap = tmp_path / "snap.h5"
-    text = DBN.replace("epochs = 8", "epochs = 2") + f"""
-[checkpoint]
-path = "{tmp_path / 'full.h5'}"
-
-[[callbacks]]
-type = "snapshot"
-stage = 1
-epoch = 2
-to = "{snap}"
-"""
+    text = DBN.replace("epochs = 8", "epochs = 2") + interrupted_at(tmp_path, stage=1, epoch=2)
     uninterrupted = build_run(parse_spec(text, source="dbn.toml"))
     fit(uninterrupted)
     saved = ckpt.open_checkpoint(snap)

@@ -14,6 +14,7 @@ from engine.runtime.data import Splits
 from engine.runtime.loop import attach_data, build_run, fit
 from engine.runtime.resume import run_from_checkpoint
 from engine.runtime.spec import parse_spec, spec_from_dict
+from tests.engine.toy_plugin import interrupted_at
 from plugins.rbm import trainers
 from tests.plugins.rbm import naive
 
@@ -209,16 +210,7 @@ def toy_plugin():
 
 def test_pcd_run_interrupted_mid_run_resumes_bit_for_bit(tmp_path, toy_plugin):
     snap = tmp_path / "snap.h5"
-    text = PCD_SPEC + f"""
-[checkpoint]
-path = "{tmp_path / 'full.h5'}"
-
-[[callbacks]]
-type = "snapshot"
-stage = 0
-epoch = 2
-to = "{snap}"
-"""
+    text = PCD_SPEC + interrupted_at(tmp_path, stage=0, epoch=2)
     uninterrupted = build_run(parse_spec(text, source="pcd.toml"))
     fit(uninterrupted)
     saved = ckpt.open_checkpoint(snap)
