@@ -174,14 +174,18 @@ class Network:
             dy = layer.backward(cache, dy)
         return dy
 
-    def predict(self, x, batch_size=1000):
-        """Outputs for host array ``x`` (evaluation mode), returned on the host."""
+    def predict(self, x, batch_size=1000, upto=None):
+        """Outputs for host array ``x`` (evaluation mode, ``batch_size`` rows at a time), returned
+        on the host; ``upto`` stops after that layer, as in ``forward``."""
         outs = []
         for start in range(0, len(x), batch_size):
             xb = self.dev.to_device(np.ascontiguousarray(x[start : start + batch_size], self.dtype))
-            y, _ = self.forward(xb, train=False)
+            y, _ = self.forward(xb, train=False, upto=upto)
             outs.append(self.dev.to_host(y))
-        return np.concatenate(outs) if outs else np.zeros((0,) + self.output_shape, self.dtype)
+        if outs:
+            return np.concatenate(outs)
+        shape = self.output_shape if upto is None else self.shapes[self.index(upto)][1]
+        return np.zeros((0,) + tuple(shape), self.dtype)
 
     def slice(self, start, stop):
         """A network over ``layers[start:stop]`` sharing this one's layers and parameters.

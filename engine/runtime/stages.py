@@ -77,16 +77,11 @@ def build(spec, model, dev):
     return stages
 
 
-def stage_inputs(model, start, x, batch_size=1000):
+def stage_inputs(model, start, x):
     """``x`` passed through the model's layers before ``start`` (evaluation mode), on the host."""
     if x is None or start == 0:
         return x
-    outs = []
-    dev = model.dev
-    for first in range(0, len(x), batch_size):
-        xb = dev.to_device(np.ascontiguousarray(x[first : first + batch_size], model.dtype))
-        outs.append(dev.to_host(model.forward(xb, train=False, upto=start - 1)[0]))
-    return np.ascontiguousarray(np.concatenate(outs))
+    return model.predict(x, upto=start - 1)
 
 
 def enter(run, index):
