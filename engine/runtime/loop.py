@@ -62,6 +62,7 @@ class Run:
     saved_epoch: int = None
     pending: dict = None  # checkpointed state of the current stage, applied when it is entered
     entered: int = None  # the stage whose trainer is set up on data (None: none yet)
+    after_backward: object = None  # trainers call it after backward when not None (fit sets it)
 
     @property
     def targets(self):
@@ -231,6 +232,9 @@ def fit(run, *, out=None, progress=None, log=None):
                         "splits=...) before training.", source=run.spec.source)
     every = int(run.spec.raw["checkpoint"].get("every", 1))
     run._pm = pm = _lifecycle(run.callbacks)
+    hook = pm.hook.on_after_backward
+    run.after_backward = ((lambda: hook(run=run, step=run.step)) if hook.get_hookimpls()
+                          else None)
     pm.hook.on_fit_start(run=run)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         # overflow on the way to a NaN is reported once, as a DivergenceError, not as warnings
