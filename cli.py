@@ -481,6 +481,41 @@ def compare(spec: SpecArg,
         err.print(f"learning curves: {out}", highlight=False, soft_wrap=True)
 
 
+@app.command()
+@handle_errors
+def cv(spec: SpecArg,
+       folds: Annotated[int, typer.Option(help="number of folds (k)")] = 5,
+       stratified: Annotated[bool, typer.Option(
+           "--stratified", help="keep each class's share in every fold (StratifiedKFold)")] = False,
+       seed: SeedOpt = None, device: DeviceOpt = "cpu", set_: SetOpt = None,
+       data_dir: DataDirOpt = None, plugin: PluginOpt = None,
+       json_: Annotated[bool, typer.Option("--json", help="print one row per fold, the means and "
+                                                           "standard deviations as JSON")] = False,
+       quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no line per fold")] = False):
+    """k-fold cross-validation of SPEC on its training data (never the test split):
+    preprocessing fitted inside each fold, mean +- standard deviation of every metric, the
+    held-out fold's as heldout_*."""
+    from engine.commands.cv import cross_validate
+
+    log = None if json_ or quiet else (lambda line: err.print(line, highlight=False))
+    try:
+        result = cross_validate(_load(spec, set_, seed, plugin), folds, stratified=stratified,
+                                device=device, data_dir=data_dir, log=log)
+    except KeyboardInterrupt:
+        raise Interrupted("`redes cv` writes no checkpoint; nothing to resume.") from None
+    if json_:
+        print(json.dumps(result, sort_keys=True))
+        return
+    table = Table(title=f"{spec}: {folds}-fold cross-validation"
+                        f"{' (stratified)' if stratified else ''}")
+    for col in ("metric", "mean", "std"):
+        table.add_column(col, justify="left" if col == "metric" else "right")
+    for key, mean in result["mean"].items():
+        if key.startswith(("heldout_", "val_", "train_")):
+            table.add_row(key, f"{mean:.4f}", f"{result['std'][key]:.4f}")
+    out.print(table)
+
+
 plot_app = typer.Typer(cls=PluginGroup, no_args_is_help=True,
                        help="Draw figures of a checkpoint (plugins add kinds: `redes plot filters`).")
 app.add_typer(plot_app, name="plot")
