@@ -22,20 +22,6 @@ from engine.runtime.loop import build_run, fit
 from engine.runtime.spec import DATA_KEYS, construct, spec_from_dict
 
 
-class _Fold:
-    """A dataset whose arrays are one fold: training part and held-out part (as its test split)."""
-
-    needs_files = False
-
-    def __init__(self, dataset, arrays, n_classes):
-        self.name, self._arrays = dataset.name, arrays
-        self.n_classes = n_classes
-        self.sample_shape = arrays.x_train.shape[1:]
-
-    def load(self, data_dir):
-        return self._arrays
-
-
 def training_arrays(spec, data_dir=None):
     """(dataset, x, y, n_classes): the spec's dataset and its training inputs and targets,
     ``train_subset`` applied (the first N), before any split or preprocessing."""
@@ -85,7 +71,7 @@ def folds(spec, k=5, *, stratified=False, data_dir=None):
                                 x[test], None if y is None else y[test],
                                 n_classes=n_classes)
         try:
-            splits = datamod.prepare(_Fold(dataset, arrays, n_classes), None, seed=seed, dtype=dtype,
+            splits = datamod.prepare(datamod.InMemory(arrays, n_classes, dataset.name), None, seed=seed, dtype=dtype,
                                      **options)
         except ValueError as exc:
             raise SpecError(str(exc), source=spec.source, path="data") from None

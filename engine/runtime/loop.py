@@ -71,18 +71,21 @@ class Run:
 
 
 def build_run(spec, *, device="cpu", data_dir=None, dtype=np.float32, load_data=True,
-              splits=None, init_weights=True, enter=True):
+              splits=None, init_weights=True, enter=True, dataset=None):
     """Build every component of ``spec`` on ``device``; with data (loaded, or ``splits``),
     attach it and enter the first stage, so every trainer's ``setup`` sees its data.
 
     ``init_weights=False`` skips ``model.init_from`` (a resumed run's checkpoint holds every
-    weight); ``enter=False`` leaves entering a stage to the caller (resume).
+    weight); ``enter=False`` leaves entering a stage to the caller (resume). ``dataset``: a
+    dataset object to use instead of the spec's ``[data] type`` (arrays in memory,
+    ``engine.runtime.data.InMemory``); the spec's split and preprocessing keys still apply.
     """
     raw, source = spec.raw, spec.source
     dev = devices.get(device)
     data_table = raw["data"]
-    dataset = construct("datasets", {k: v for k, v in data_table.items() if k not in DATA_KEYS},
-                        path="data", source=source)
+    if dataset is None:
+        dataset = construct("datasets", {k: v for k, v in data_table.items() if k not in DATA_KEYS},
+                            path="data", source=source)
     dtype = np.dtype(raw["model"].get("dtype", dtype))
     if splits is None and load_data:
         splits = _load_splits(spec, dataset, data_dir, dtype)
