@@ -95,3 +95,19 @@ def test_cross_validation_row(shared_data):
     assert result.exit_code == 0, result.output
     mean = json.loads(result.stdout)["mean"]["heldout_accuracy"]
     assert 0.90 <= mean <= 0.95
+
+
+@pytest.mark.data
+def test_search_row(shared_data, tmp_path):
+    """30 TPE trials on mlp_semeion.toml beat the shipped spec's validation accuracy (0.906)."""
+    params = ["optimizer.lr=loguniform:1e-3:0.5", "model.layers[0].units=int:16:256",
+              "optimizer.type=choice:sgd,adam", "trainer.batch_size=choice:8,16,32,64"]
+    result = CliRunner().invoke(app, [
+        "search", str(ROOT / "specs" / "mlp_semeion.toml"), "--trials", "30", "--sampler", "tpe",
+        "--storage", f"sqlite:///{tmp_path / 'search.db'}", "--best-out",
+        str(tmp_path / "best.toml"), "--plot", str(tmp_path / "search.png"), "--json",
+        "--data-dir", shared_data, *sum((["--param", p] for p in params), [])])
+    assert result.exit_code == 0, result.output
+    best = json.loads(result.stdout)["best"]["value"]
+    shipped = run_spec("mlp_semeion.toml", tmp_path, "--data-dir", shared_data)["val_accuracy"]
+    assert best > shipped

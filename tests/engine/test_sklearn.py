@@ -122,3 +122,17 @@ def test_regressor_multi_output_and_spec_file(tmp_path):
     path.write_text(SPEC.replace("units = 10", "units = 1"))
     one = RedesRegressor(spec=str(path)).fit(x, y[:, 0] / 100)
     assert one.predict(x).shape == (200,)
+
+
+def test_the_readme_example_builds_a_grid_search_that_fits(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("### scikit-learn estimators\n", 1)[1].split("\n## ", 1)[0]
+    block = section.split("```python\n", 1)[1].split("```", 1)[0]
+    monkeypatch.chdir(Path(__file__).resolve().parents[2])
+    scope = {}
+    exec(block, scope)
+    x, y = digits(300)
+    grid = scope["grid"].set_params(estimator__trainer__epochs=2).fit(x, y)
+    assert grid.best_params_["optimizer__lr"] in (0.01, 0.05)
