@@ -707,6 +707,9 @@ def load_existing(storage_url, name):
     """The study ``name`` at ``storage_url`` (only one there: it), or a RedesError listing them."""
     import optuna
 
+    if storage_url.startswith("sqlite:///") and not Path(storage_url[len("sqlite:///"):]).exists():
+        raise RedesError(f"there is no search database at {storage_url[len('sqlite:///'):]}; "
+                         f"run a search first, or name its database with --storage.")
     names = study_names(storage_url)
     if name is None:
         if len(names) != 1:

@@ -163,6 +163,20 @@ def test_two_worker_local_cluster_finds_the_serial_best_trial(tmp_path):
     assert sorted(t.value for t in parallel.trials) == sorted(t.value for t in serial.trials)
 
 
+def test_trials_go_to_an_existing_scheduler(tmp_path):
+    import cloudpickle
+    from distributed import LocalCluster
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=True,
+                      dashboard_address=None) as cluster:
+        runner = searching.OnDask(address=cluster.scheduler_address)
+        assert runner.slots == 2
+        study = searching.search(definition(tmp_path), trials=4, storage=url(tmp_path),
+                                 study_name="toy", objective=toy, runner=runner)
+    assert [t.state.name for t in study.trials] == ["COMPLETE"] * 4
+
+
 def _count(db, name="tiny"):
     import optuna
 
@@ -233,3 +247,6 @@ def test_search_command_show_and_outputs(tmp_path):
     missing = CliRunner().invoke(app, ["search", "--show", "--storage", url(tmp_path),
                                        "--study", "nope"])
     assert missing.exit_code == 2 and "no study 'nope'" in missing.output
+    nothing = CliRunner().invoke(app, ["search", "--show", "--storage", url(tmp_path, "x.db")])
+    assert nothing.exit_code == 2 and "no search database" in nothing.output
+    assert not (tmp_path / "x.db").exists()
