@@ -141,6 +141,9 @@ OPTIONS = {  # every common option that means something for the command
     ("plot", "filters"): {"--out", "--device", "--data-dir", "--plugin"},
     ("new-plugin",): set(),
     ("sample",): {"--out", "--seed", "--device", "--data-dir", "--plugin"},
+    ("cv",): {"--seed", "--device", "--set", "--data-dir", "--json", "--plugin", "--quiet"},
+    ("search",): {"--seed", "--device", "--set", "--data-dir", "--json", "--plugin", "--quiet"},
+    ("plot", "learning-speed"): {"--out", "--plugin"},
 }
 
 

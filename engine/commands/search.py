@@ -340,7 +340,7 @@ def run_trial(payload):
     for module in payload.get("plugins", ()):
         plugin_manager.add_plugin(module)
     metric = payload["metric"]
-    study = optuna.load_study(study_name=payload["study"], storage=payload["storage"],
+    study = optuna.load_study(study_name=payload["study"], storage=storage_for(payload["storage"]),
                               pruner=make_pruner(payload["pruner"]))
     trial = optuna.trial.Trial(study, payload["trial_id"])
 
