@@ -94,7 +94,7 @@ def test_cross_validation_row(shared_data):
                                       "5", "--json", "--data-dir", shared_data])
     assert result.exit_code == 0, result.output
     mean = json.loads(result.stdout)["mean"]["heldout_accuracy"]
-    assert 0.90 <= mean <= 0.95
+    assert 0.895 <= mean <= 0.93  # 0.911 on 2026-11-30
 
 
 @pytest.mark.data
