@@ -91,7 +91,7 @@ def test_vanishing_gradient_row(shared_data, tmp_path):
 @pytest.mark.data
 def test_cross_validation_row(shared_data):
     result = CliRunner().invoke(app, ["cv", str(ROOT / "specs" / "mlp_semeion.toml"), "--folds",
-                                      "5", "--json", "--data-dir", shared_data])
+                                      "5", "--json", "--data-dir", str(shared_data)])
     assert result.exit_code == 0, result.output
     mean = json.loads(result.stdout)["mean"]["heldout_accuracy"]
     assert 0.895 <= mean <= 0.93  # 0.911 on 2026-11-30
@@ -106,7 +106,7 @@ def test_search_row(shared_data, tmp_path):
         "search", str(ROOT / "specs" / "mlp_semeion.toml"), "--trials", "30", "--sampler", "tpe",
         "--storage", f"sqlite:///{tmp_path / 'search.db'}", "--best-out",
         str(tmp_path / "best.toml"), "--plot", str(tmp_path / "search.png"), "--json",
-        "--data-dir", shared_data, *sum((["--param", p] for p in params), [])])
+        "--data-dir", str(shared_data), *sum((["--param", p] for p in params), [])])
     assert result.exit_code == 0, result.output
     best = json.loads(result.stdout)["best"]["value"]
     shipped = run_spec("mlp_semeion.toml", tmp_path, "--data-dir", shared_data)["val_accuracy"]
