@@ -482,7 +482,7 @@ def compare(spec: SpecArg,
 
 
 plot_app = typer.Typer(cls=PluginGroup, no_args_is_help=True,
-                       help="Draw figures of a checkpoint (plugins add kinds: `redes plot filters`).")
+                       help="Draw figures of a checkpoint (plugins may add kinds).")
 app.add_typer(plot_app, name="plot")
 
 
@@ -504,6 +504,34 @@ def plot_history(checkpoint: CheckpointArg, metric: MetricOpt = None,
     histories = {checkpoint.stem: read_history(checkpoint)}
     learning_curves_png(histories, out, metrics=metric, title=checkpoint.name)
     err.print(f"history: {out}", highlight=False, soft_wrap=True)
+
+
+@plot_app.command("filters")
+@handle_errors
+def plot_filters(
+    checkpoint: CheckpointArg,
+    out: Annotated[Path, typer.Option(help="PNG to write")] = Path("filters.png"),
+    layer: Annotated[Optional[str], typer.Option(
+        help="layer name or path, e.g. block1/conv0 (default: the first layer with weight "
+             "images)")] = None,
+    index: Annotated[int, typer.Option(help="test sample drawn (with its feature maps)")] = 0,
+    count: Annotated[int, typer.Option(help="draw at most this many units or filters")] = 100,
+    shape: Annotated[Optional[str], typer.Option(
+        help="image shape HxW of flat inputs that are not square, e.g. 16x16")] = None,
+    data_dir: DataDirOpt = None,
+    device: DeviceOpt = "cpu",
+    plugin: PluginOpt = None,
+):
+    """Draw the input-side weights of a layer of CHECKPOINT as images: a convolution's kernels
+    with its feature maps for one sample, or a dense or rbm layer's weights over the pixels,
+    one tile per unit (any layer implementing ``Layer.weight_images``)."""
+    from engine.commands.plots import filters_png
+    from engine.runtime.resume import run_from_checkpoint
+
+    _add_plugins(plugin)
+    run = run_from_checkpoint(checkpoint, device=device, data_dir=data_dir)
+    filters_png(run, out, layer=layer, index=index, count=count, shape=shape)
+    err.print(f"filters: {out}", highlight=False, soft_wrap=True)
 
 
 def main():

@@ -1,6 +1,7 @@
 """The restricted Boltzmann machine as a layer: parameters, and the forward map a stack uses."""
 
 from engine import Layer
+from engine.contract.layer import unit_images
 from engine.runtime import device
 
 KERNELS = device.kernel_modules(__package__)
@@ -93,6 +94,9 @@ class RBM(Layer):
         self.k.rbm_backward(v, self.params["w"], h, dy, self.gaussian_hidden, dv,
                             self.grads["w"], self.grads["b"], self.grads["c"])
         return dv
+
+    def weight_images(self, input_shape):
+        return unit_images(self.dev.to_host(self.params["w"]), input_shape)
 
     def describe(self):
         return f"visible={self.visible} hidden={self.hidden} init={self.init}"
