@@ -182,6 +182,7 @@ def test_pcd_chains_persist_across_batches():
         assert tr.v_chain is chain  # the same particles, advanced in place
         np.testing.assert_array_equal(chain, vk)  # continued from where they were, not from x
     assert tr.state()["chains"].shape == (7, 6)
+    assert tr.state()["rng_states"].shape == (trainers.RNG_STATES, 2)
 
 
 PCD_SPEC = """
@@ -226,6 +227,8 @@ def test_pcd_run_interrupted_mid_run_resumes_bit_for_bit(tmp_path, toy_plugin):
     fit(resumed)
     assert np.array_equal(resumed.model.flat_params, uninterrupted.model.flat_params)
     assert np.array_equal(resumed.trainer.v_chain, uninterrupted.trainer.v_chain)
+    # the device generators were restored, not re-seeded: they end where the uninterrupted ones do
+    assert np.array_equal(resumed.trainer.rng_states, uninterrupted.trainer.rng_states)
     assert np.array_equal(resumed.trainer.q_host(), uninterrupted.trainer.q_host())
     assert [h["loss"] for h in resumed.history] == [h["loss"] for h in uninterrupted.history]
     assert [h["val_log_likelihood"] for h in resumed.history] == [
@@ -288,8 +291,9 @@ def test_gaussian_visible_rbm_trains_on_standardised_data():
 @pytest.mark.cuda
 @pytest.mark.parametrize("trainer", ["cd", "pcd"])
 def test_training_on_cuda_matches_cpu(trainer):
-    """Same seed, same uniforms (drawn on the host): the CUDA run (simulator) draws the same
-    samples as the CPU run, so the parameters agree to rounding after several steps."""
+    """Same seed, so the same generator states: the CUDA run (simulator) draws its random
+    numbers on the device, the same ones the CPU run draws, so the two draw the same samples and
+    the parameters agree to rounding after several steps."""
     from numba import cuda
 
     if not cuda.is_available():
@@ -313,6 +317,8 @@ def test_training_on_cuda_matches_cpu(trainer):
         assert a["log_likelihood"] == pytest.approx(b["log_likelihood"], rel=1e-9)
     if trainer == "pcd":
         np.testing.assert_array_equal(gpu.trainer.state()["chains"], cpu.trainer.state()["chains"])
+    np.testing.assert_array_equal(gpu.trainer.state()["rng_states"],
+                                  cpu.trainer.state()["rng_states"])
 
 
 def test_bench_rbm_workload_trains_the_rbm_with_cd1():
