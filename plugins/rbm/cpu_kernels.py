@@ -8,10 +8,10 @@ Matrix products go to BLAS through NumPy (CUDA: engine.runtime.cuda_blas).
 
 import numpy as np
 from numba import njit
+from scipy.linalg import blas
 
 from . import _math
 
-_sigmoid = njit(cache=True)(_math.sigmoid)
 _sigmoid_grad = njit(cache=True)(_math.sigmoid_grad)
 _bernoulli = njit(cache=True)(_math.bernoulli)
 _cd_statistic = njit(cache=True)(_math.cd_statistic)
@@ -21,11 +21,15 @@ _rng_uniform = njit(cache=True)(_math.rng_uniform)
 _box_muller = njit(cache=True)(_math.box_muller)
 
 
-@njit(cache=True)
 def _bias_sigmoid(z, b):
-    for i in range(z.shape[0]):
-        for j in range(z.shape[1]):
-            z[i, j] = _sigmoid(z[i, j] + b[j])
+    """z = sigmoid(z + b) in place, as 0.5 tanh(z / 2) + 0.5: NumPy's SIMD tanh is 5x faster
+    than a scalar exp per element (an RBM step's sigmoids cost as much as a matrix product
+    otherwise), and tanh cannot overflow."""
+    np.add(z, b, out=z)
+    np.multiply(z, 0.5, out=z)
+    np.tanh(z, out=z)
+    np.multiply(z, 0.5, out=z)
+    np.add(z, 0.5, out=z)
 
 
 @njit(cache=True)
@@ -146,21 +150,18 @@ def _column_stats(pos, neg, inv_n, inv_m, d):
         d[j] = _cd_statistic(sn, sp, inv_m, inv_n)
 
 
-@njit(cache=True)
-def _combine(pos, neg, inv_n, inv_m, d):
-    for i in range(d.shape[0]):
-        for j in range(d.shape[1]):
-            d[i, j] = _cd_statistic(neg[i, j], pos[i, j], inv_m, inv_n)
-
-
 def cd_gradient(v0, h0_prob, vk, hk_prob, dw, db, dc):
     """The CD estimate of the negative log-likelihood gradient: dw = vk.T @ hk_prob / m -
     v0.T @ h0_prob / n, db = mean(hk_prob) - mean(h0_prob), dc = mean(vk) - mean(v0), with n
     data rows and m chain rows (m = n for CD, the number of persistent chains for PCD)."""
     n, m = v0.shape[0], vk.shape[0]
-    pos = v0.T @ h0_prob
-    neg = vk.T @ hk_prob
-    _combine(pos, neg, 1.0 / n, 1.0 / m, dw)
+    # two GEMMs straight into dw (alpha and beta do the scaling and the difference): no
+    # temporaries. The C-ordered dw is dw.T in Fortran order, = hk.T vk / m - h0.T v0 / n.
+    gemm = blas.sgemm if dw.dtype == np.float32 else blas.dgemm
+    out = gemm(1.0 / m, hk_prob.T, vk.T, trans_b=1, c=dw.T, overwrite_c=1)
+    out = gemm(-1.0 / n, h0_prob.T, v0.T, beta=1.0, trans_b=1, c=out, overwrite_c=1)
+    if not np.shares_memory(out, dw):  # f2py copied (an unexpected layout): write it back
+        dw[...] = out.T
     _column_stats(h0_prob, hk_prob, 1.0 / n, 1.0 / m, db)
     _column_stats(v0, vk, 1.0 / n, 1.0 / m, dc)
 
