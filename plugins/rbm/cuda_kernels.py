@@ -115,8 +115,19 @@ def gaussian_sample(mean, noise, out):
     _gaussian_sample_kernel[device.launch_2d(mean.shape)](mean, noise, out)
 
 
+_SCRATCH = {}
+
+
+def _scratch(shape, dtype):
+    """A device buffer kept per (shape, dtype): no cudaMalloc per training step."""
+    key = (tuple(shape), str(dtype))
+    if key not in _SCRATCH:
+        _SCRATCH[key] = cuda.device_array(shape, dtype)
+    return _SCRATCH[key]
+
+
 def cd_gibbs(v0, w, b, c, k, gaussian_v, gaussian_h, u_h, u_v, h0_prob, vk, hk_prob, err):
-    h = cuda.device_array(h0_prob.shape, h0_prob.dtype)
+    h = _scratch(h0_prob.shape, h0_prob.dtype)
     up = rbm_hidden_mean if gaussian_h else rbm_hidden
     up(v0, w, b, h0_prob)
     prob = h0_prob
@@ -153,18 +164,20 @@ def _column_stats_kernel(pos, neg, inv_n, inv_m, d):
 
 
 @cuda.jit
-def _combine_kernel(pos, neg, inv_n, inv_m, d):
+def _scale_kernel(d, s):
     i, j = cuda.grid(2)
     if i < d.shape[0] and j < d.shape[1]:
-        d[i, j] = _cd_statistic(neg[i, j], pos[i, j], inv_m, inv_n)
+        d[i, j] *= s
 
 
 def cd_gradient(v0, h0_prob, vk, hk_prob, dw, db, dc):
+    # dw = (vk.T hk - (m / n) v0.T h0) / m, built in dw itself: no temporary per step
     n, m = v0.shape[0], vk.shape[0]
-    neg = cuda.device_array(dw.shape, dw.dtype)
+    grid = device.launch_2d(dw.shape)
     cuda_blas.matmul(v0, h0_prob, dw, trans_a=True)
-    cuda_blas.matmul(vk, hk_prob, neg, trans_a=True)
-    _combine_kernel[device.launch_2d(dw.shape)](dw, neg, 1.0 / n, 1.0 / m, dw)
+    _scale_kernel[grid](dw, -m / n)
+    cuda_blas.matmul(vk, hk_prob, dw, trans_a=True, accumulate=True)
+    _scale_kernel[grid](dw, 1.0 / m)
     _column_stats_kernel[device.launch_1d(db.shape[0])](h0_prob, hk_prob, 1.0 / n, 1.0 / m, db)
     _column_stats_kernel[device.launch_1d(dc.shape[0])](v0, vk, 1.0 / n, 1.0 / m, dc)
 
