@@ -8,7 +8,6 @@ Matrix products go to BLAS through NumPy (CUDA: engine.runtime.cuda_blas).
 
 import numpy as np
 from numba import njit
-from scipy.linalg import blas
 
 from . import _math
 
@@ -37,6 +36,17 @@ def _bias_add(z, b):
     for i in range(z.shape[0]):
         for j in range(z.shape[1]):
             z[i, j] += b[j]
+
+
+_SCRATCH = {}
+
+
+def _scratch(name, shape, dtype):
+    """A host buffer kept per (name, shape, dtype): no allocation per training step."""
+    key = (name, shape, np.dtype(dtype).str)
+    if key not in _SCRATCH:
+        _SCRATCH[key] = np.empty(shape, dtype)
+    return _SCRATCH[key]
 
 
 def rbm_hidden(v, w, b, h_prob):
@@ -155,13 +165,16 @@ def cd_gradient(v0, h0_prob, vk, hk_prob, dw, db, dc):
     v0.T @ h0_prob / n, db = mean(hk_prob) - mean(h0_prob), dc = mean(vk) - mean(v0), with n
     data rows and m chain rows (m = n for CD, the number of persistent chains for PCD)."""
     n, m = v0.shape[0], vk.shape[0]
-    # two GEMMs straight into dw (alpha and beta do the scaling and the difference): no
-    # temporaries. The C-ordered dw is dw.T in Fortran order, = hk.T vk / m - h0.T v0 / n.
-    gemm = blas.sgemm if dw.dtype == np.float32 else blas.dgemm
-    out = gemm(1.0 / m, hk_prob.T, vk.T, trans_b=1, c=dw.T, overwrite_c=1)
-    out = gemm(-1.0 / n, h0_prob.T, v0.T, beta=1.0, trans_b=1, c=out, overwrite_c=1)
-    if not np.shares_memory(out, dw):  # f2py copied (an unexpected layout): write it back
-        dw[...] = out.T
+    # one GEMM straight into dw, [vk; v0].T @ [hk / m; -h0 / n], over rows stacked in kept
+    # scratch buffers: no weight-sized temporaries, and NumPy's BLAS only (SciPy's is another
+    # OpenBLAS whose threads would spin against NumPy's)
+    vs = _scratch("v", (m + n, v0.shape[1]), dw.dtype)
+    hs = _scratch("h", (m + n, dw.shape[1]), dw.dtype)
+    vs[:m] = vk
+    vs[m:] = v0
+    np.multiply(hk_prob, 1.0 / m, out=hs[:m])
+    np.multiply(h0_prob, -1.0 / n, out=hs[m:])
+    np.matmul(vs.T, hs, out=dw)
     _column_stats(h0_prob, hk_prob, 1.0 / n, 1.0 / m, db)
     _column_stats(v0, vk, 1.0 / n, 1.0 / m, dc)
 
