@@ -90,6 +90,22 @@ def test_vanishing_gradient_row(shared_data, tmp_path):
 
 
 @pytest.mark.data
+def test_vanishing_gradient_dbn_row(shared_data, tmp_path):
+    """Pre-training as RBMs narrows the first-to-fourth layer speed ratio in training from
+    ~66x (random weights) to ~6x; records start at the fine-tuning (the RBM stages run no
+    backward pass)."""
+    import numpy as np
+
+    from plugins.callbacks.plots import read_speeds
+
+    run_spec("vanishing_gradient_dbn.toml", tmp_path, "--data-dir", shared_data)
+    steps, columns, norms = read_speeds(tmp_path / "vanishing_gradient_dbn.h5")
+    hidden = norms[:, [columns.index(f"rbm{i}/b") for i in (1, 2, 3, 4)]]
+    assert len(steps) == 500 and np.isfinite(hidden).all()
+    assert 2 <= np.median(hidden[:, 3] / hidden[:, 0]) <= 20  # 5.8 on 2026-11-30
+
+
+@pytest.mark.data
 def test_cross_validation_row(shared_data):
     result = CliRunner().invoke(app, ["cv", str(ROOT / "specs" / "mlp_semeion.toml"), "--folds",
                                       "5", "--json", "--data-dir", str(shared_data)])

@@ -155,3 +155,59 @@ def test_after_backward_is_none_without_a_callback_implementing_it():
                                source="plain.toml"))
     fit(run)
     assert run.after_backward is None
+
+
+STAGED = """
+seed = 1
+[data]
+type = "digits"
+train_subset = 40
+[model]
+layers = [{ type = "rbm", units = 6, name = "rbm1" }, { type = "dense", units = 10, name = "out" }]
+[optimizer]
+type = "sgd"
+lr = 0.1
+[[stages]]
+name = "rbm1"
+layers = ["rbm1"]
+trainer = { type = "cd", epochs = 2, batch_size = 10 }
+[[stages]]
+name = "finetune"
+trainer = { type = "backprop", epochs = 2, batch_size = 20 }
+loss = { type = "softmax_cross_entropy" }
+[[callbacks]]
+type = "learning_speed"
+every = 1
+probe = 40
+"""
+
+
+def test_learning_speed_records_only_stages_that_run_a_backward_pass():
+    """An RBM stage (no loss, no backward pass) records nothing and is not an error; the
+    fine-tuning stage records every step, from the pre-trained weights on."""
+    run = build_run(parse_spec(STAGED))
+    fit(run)
+    speed = run.callbacks[0]
+    assert len(speed.steps) == 4  # 2 epochs x 2 batches of the fine-tuning
+    assert speed.steps[0] == 8  # after the RBM stage's 2 epochs x 4 batches
+    assert "rbm1/b" in speed.columns and np.isfinite(np.asarray(speed.rows)).all()
+
+
+def test_learning_speed_probe_without_any_loss_is_a_spec_error():
+    spec = """
+[data]
+type = "digits"
+train_subset = 40
+[model]
+layers = [{ type = "rbm", units = 6 }]
+[optimizer]
+type = "sgd"
+[trainer]
+type = "cd"
+epochs = 1
+[[callbacks]]
+type = "learning_speed"
+probe = 40
+"""
+    with pytest.raises(RedesError, match="needs a loss"):
+        fit(build_run(parse_spec(spec)))
