@@ -29,6 +29,7 @@ class Recurrent(Layer):
     """
 
     kernels = KERNELS
+    parallel_kernels = True  # Numba's threads take batch chunks; BLAS runs on one thread
     gates = 1
     state_names = ("h",)
 
