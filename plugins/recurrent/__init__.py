@@ -13,9 +13,12 @@ import numpy as np
 
 from engine import hookimpl, initializer
 
+from .datasets import Adding, Copy, PythonDocs, SequentialMNIST
 from .layers import GRU, LSTM, RNN, Embedding, Reshape
+from .trainers import TruncatedBPTT
 
 LAYERS = (RNN, LSTM, GRU, Embedding, Reshape)
+DATASETS = (SequentialMNIST, Adding, Copy, PythonDocs)
 
 
 @initializer("orthogonal")
@@ -42,3 +45,14 @@ def register_layers(register):
 @hookimpl
 def register_initializers(register):
     register(orthogonal)
+
+
+@hookimpl
+def register_datasets(register):
+    for cls in DATASETS:
+        register(cls)
+
+
+@hookimpl
+def register_trainers(register):
+    register(TruncatedBPTT)

@@ -24,8 +24,9 @@ class Recurrent(Layer):
     ``init`` (input weights wx (features, G*H)), ``recurrent_init`` (wh (H, G*H), default
     ``orthogonal`` per gate block), ``bias_init`` (b (G*H,)).
 
-    Under the ``tbptt`` trainer (``stateful``) a training forward starts from the state the
-    previous window ended in (``carry``), and the gradient stops there (truncation).
+    While ``stateful`` (set by the ``tbptt`` trainer around its steps) a forward pass starts
+    from the state the previous one ended in (``carry``, when its batch size matches), the
+    gradient stops there (truncation), and the final state becomes the next ``carry``.
     """
 
     kernels = KERNELS
@@ -90,7 +91,7 @@ class Recurrent(Layer):
         """(initial states, carried?) for a batch: the carried state under tbptt, else zeros
         or the learned vectors broadcast over the batch."""
         b_, h = x.shape[0], self.units
-        if train and self.stateful and self.carry is not None and self.carry[0].shape[0] == b_:
+        if self.stateful and self.carry is not None and self.carry[0].shape[0] == b_:
             return self.carry, True
         if self.initial_state == "learned":
             out = []
@@ -104,7 +105,7 @@ class Recurrent(Layer):
 
     def _finish(self, x, hs, y, train, finals):
         """The output (the sequence y, or a copy of h_T) and the carried state under tbptt."""
-        if train and self.stateful:
+        if self.stateful:
             carry = []
             for a in finals:
                 c = self.dev.empty(a.shape, a.dtype)
