@@ -175,6 +175,13 @@ def _finish_grads(x, dx, dwx, dwh, db, parts_wx, parts_wh, parts_b):
     _sum_parts(parts_b, db)
 
 
+def _check(x, wx, wh):
+    # the GEMMs read raw memory: one dtype for every operand, or they would read out of bounds
+    if not x.dtype == wx.dtype == wh.dtype:
+        raise TypeError(f"recurrent kernels need one dtype, got x {x.dtype}, wx {wx.dtype}, "
+                        f"wh {wh.dtype}")
+
+
 def _parts(dtype, n, *shapes):
     return tuple(np.empty((n,) + s, dtype) for s in shapes)
 
@@ -211,6 +218,7 @@ def _rnn_forward_chunks(x, wx, wh, b, mask, relu, xp, hs, y, bounds):
 
 def rnn_forward(x, wx, wh, b, h0, mask, relu, xp, hs, y):
     """h_t = f(x_t wx + b + h_{t-1} wh), f = tanh or ReLU; hs[0] = h0."""
+    _check(x, wx, wh)
     hs[0] = h0
     _rnn_forward_chunks(x, wx, wh, b, mask, relu, xp, hs, y, _chunks(x.shape[0]))
 
@@ -248,6 +256,7 @@ def _rnn_backward_chunks(x, wx, wh, hs, mask, relu, dy, dh, dxp, dzs, dx, pwx, p
 
 def rnn_backward(x, wx, wh, hs, mask, relu, dy, dh_last, dxp, dzs, dx, dwx, dwh, db, dh0):
     """Gradients of rnn_forward; dh0 gets dL/dh_0."""
+    _check(x, wx, wh)
     bounds = _chunks(x.shape[0])
     n = len(bounds) - 1
     pwx, pwh, pb = _parts(x.dtype, n, dwx.shape, dwh.shape, db.shape)
@@ -307,6 +316,7 @@ def _lstm_forward_chunks(x, wx, wh, b, mask, xp, hs, cs, acts, y, bounds):
 def lstm_forward(x, wx, wh, b, h0, c0, mask, xp, hs, cs, acts, y):
     """Gates (i, f, g, o) = x_t wx + b + h_{t-1} wh; c_t = f c_{t-1} + i g; h_t = o tanh(c_t);
     acts (T, B, 4H) keeps the activated gates for backward; hs[0] = h0, cs[0] = c0."""
+    _check(x, wx, wh)
     hs[0] = h0
     cs[0] = c0
     _lstm_forward_chunks(x, wx, wh, b, mask, xp, hs, cs, acts, y, _chunks(x.shape[0]))
@@ -357,6 +367,7 @@ def _lstm_backward_chunks(x, wx, wh, hs, cs, acts, mask, dy, dh, dc, dxp, dzs, d
 def lstm_backward(x, wx, wh, hs, cs, acts, mask, dy, dh_last, dxp, dzs, dx, dwx, dwh, db, dh0,
                   dc0):
     """Gradients of lstm_forward; dh0, dc0 get dL/dh_0, dL/dc_0."""
+    _check(x, wx, wh)
     bounds = _chunks(x.shape[0])
     n = len(bounds) - 1
     pwx, pwh, pb = _parts(x.dtype, n, dwx.shape, dwh.shape, db.shape)
@@ -411,6 +422,7 @@ def _gru_forward_chunks(x, wx, wh, b, bh, mask, xp, hs, acts, hns, y, bounds):
 def gru_forward(x, wx, wh, b, bh, h0, mask, xp, hs, acts, hns, y):
     """r, z = sigmoid(x_t wx + b + h_{t-1} wh + bh) parts; n = tanh(xn + r (h_{t-1} whn + bhn));
     h_t = (1 - z) n + z h_{t-1}; acts (T, B, 3H) keeps r, z, n and hns (T, B, H) the hn product."""
+    _check(x, wx, wh)
     hs[0] = h0
     _gru_forward_chunks(x, wx, wh, b, bh, mask, xp, hs, acts, hns, y, _chunks(x.shape[0]))
 
@@ -458,6 +470,7 @@ def _gru_backward_chunks(x, wx, wh, hs, acts, hns, mask, dy, dh, dxp, dzs, dx, p
 def gru_backward(x, wx, wh, hs, acts, hns, mask, dy, dh_last, dxp, dzs, dx, dwx, dwh, db, dbh,
                  dh0):
     """Gradients of gru_forward; dbh = sum of the recurrent product's gradients."""
+    _check(x, wx, wh)
     bounds = _chunks(x.shape[0])
     n = len(bounds) - 1
     pwx, pwh, pb, pbh = _parts(x.dtype, n, dwx.shape, dwh.shape, db.shape, dbh.shape)

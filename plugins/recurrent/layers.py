@@ -336,8 +336,9 @@ class Embedding(Layer):
         return (input_shape[0], self.units)
 
     def forward(self, x, *, train=False):
-        y = self.dev.empty((x.shape[0], x.shape[1], self.units), x.dtype)
-        bad = self.k.embedding_forward(x, self.params["w"], y)
+        w = self.params["w"]
+        y = self.dev.empty((x.shape[0], x.shape[1], self.units), w.dtype)
+        bad = self.k.embedding_forward(x, w, y)
         if bad:
             raise DataError(f"embedding '{self.label or self.name}': {bad} input values are not "
                             f"integer token ids in [0, {self.vocab}); set vocab to the "

@@ -91,7 +91,7 @@ class TruncatedBPTT(Backprop):
                             f"{run.network.output_shape}; set return_sequences = true on the "
                             f"last recurrent layer.", path=where)
         x, t = run.data["train"]
-        xw, tw = self._streams(x, t, where)
+        xw, tw = self._streams(np.asarray(x, run.network.dtype), t, where)
         self.x_windows, self.t_windows = run.dev.to_device(xw), run.dev.to_device(tw)
         self.n_windows = xw.shape[0]
         self.position = 0
