@@ -397,6 +397,21 @@ def resume(checkpoint: CheckpointArg, device: DeviceOpt = "cpu", data_dir: DataD
     _report(metrics, json_)
 
 
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+@handle_errors
+def sample(ctx: typer.Context, checkpoint: CheckpointArg,
+           seed: Annotated[int, typer.Option(help="seed of the sampler's random numbers")] = 0,
+           device: DeviceOpt = "cpu", data_dir: DataDirOpt = None, plugin: PluginOpt = None):
+    """Draw from the network in CHECKPOINT with the sampler of its model family: an RBM's Gibbs
+    fantasies as a PNG (--steps, --chains, --layer, --shape, --out), a character model's text
+    on stdout (--prime, --length, --temperature). Samplers are registered by plugins
+    (register_samplers); each reads its own options, listed when one does not apply."""
+    from engine.commands.sample import sample_checkpoint
+
+    _add_plugins(plugin)
+    sample_checkpoint(checkpoint, ctx.args, seed=seed, device=device, data_dir=data_dir)
+
+
 @app.command()
 @handle_errors
 def bench(workload: Annotated[str, typer.Argument(

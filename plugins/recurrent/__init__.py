@@ -56,3 +56,10 @@ def register_datasets(register):
 @hookimpl
 def register_trainers(register):
     register(TruncatedBPTT)
+
+
+@hookimpl
+def register_samplers(register):
+    from .sample import TextSampler
+
+    register(TextSampler)

@@ -190,6 +190,14 @@ class PythonDocs(Dataset):
     def n_classes(self):
         return len(VOCAB)
 
+    @staticmethod
+    def encode(text):
+        return encode(text)
+
+    @staticmethod
+    def decode(ids):
+        return decode(ids)
+
     def _chunks(self, ids):
         t_ = self.length
         n = (len(ids) - 1) // t_

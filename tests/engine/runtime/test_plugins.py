@@ -221,4 +221,4 @@ def test_commands_name_clashes_and_unknown_groups_name_the_plugins():
     assert elsewhere.startswith("plugin 'tests.engine.runtime.test_plugins' registers command 'filters' "
                                 "in group 'show'")
     assert sorted((c.group or "", c.name, c.plugin) for c in plugins.commands()) == [
-        ("", "sample", "plugins.rbm"), ("plot", "filters", "plugins.conv")]  # the built-in ones
+        ("plot", "filters", "plugins.conv")]  # the built-in ones (sample is built in, samplers plug in)
