@@ -507,17 +507,24 @@ MetricOpt = Annotated[Optional[list[str]], typer.Option(
 
 @plot_app.command("history")
 @handle_errors
-def plot_history(checkpoint: CheckpointArg, metric: MetricOpt = None,
+def plot_history(checkpoint: Annotated[list[Path], typer.Argument(
+                     help="HDF5 checkpoint(s) (.h5); several draw one line per run",
+                     show_default=False)],
+                 metric: MetricOpt = None,
                  out: Annotated[Path, typer.Option(help="PNG to write")] = Path("history.png"),
                  plugin: PluginOpt = None):
     """Draw the per-epoch metrics recorded in CHECKPOINT's history (loss, validation metrics,
-    anything a trainer or callback added), a metric and its validation twin on one panel."""
+    anything a trainer or callback added), a metric and its validation twin on one panel;
+    several checkpoints share the panels, one line per run (e.g. two models' learning curves)."""
     from engine.runtime.checkpoint import read_history
     from engine.commands.plots import learning_curves_png
 
     _add_plugins(plugin)  # accepted like every checkpoint command; history needs no components
-    histories = {checkpoint.stem: read_history(checkpoint)}
-    learning_curves_png(histories, out, metrics=metric, title=checkpoint.name)
+    stems = [path.stem for path in checkpoint]
+    labels = stems if len(set(stems)) == len(stems) else [str(path) for path in checkpoint]
+    histories = {label: read_history(path) for label, path in zip(labels, checkpoint)}
+    learning_curves_png(histories, out, metrics=metric,
+                        title=", ".join(path.name for path in checkpoint))
     err.print(f"history: {out}", highlight=False, soft_wrap=True)
 
 
