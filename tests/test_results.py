@@ -69,3 +69,21 @@ def test_lenet5_and_transfer_rows(shared_data, tmp_path):
                      "--set", source, "--set", "model.layers[0].trainable=true",
                      "--set", "model.layers[3].trainable=true", "--overwrite")
     assert 0.955 <= tuned["test_accuracy"] <= 0.985  # 96.9 % (11-22), 98.1 % (11-30, AMD host)
+
+
+@pytest.mark.data
+def test_lstm_sequential_mnist_row(shared_data, tmp_path):
+    assert 0.980 <= run_spec("lstm_sequential_mnist.toml", tmp_path, "--data-dir",
+                             shared_data)["test_accuracy"] <= 0.992
+
+
+def test_adding_problem_rows(tmp_path):
+    """The LSTM solves the adding problem at length 100; the Elman RNN stays at the 0.167 of
+    always answering 1."""
+    assert run_spec("lstm_adding.toml", tmp_path)["test_mse"] <= 0.005
+    assert 0.15 <= run_spec("rnn_adding.toml", tmp_path)["test_mse"] <= 0.19
+
+
+def test_char_lstm_row(tmp_path):
+    result = run_spec("char_lstm.toml", tmp_path)
+    assert 1.85 <= result["test_bits_per_char"] <= 2.25
