@@ -69,7 +69,13 @@ def torch_model(workload, torch=None):
         elif kind in ("relu", "sigmoid"):
             modules.append(nn.ReLU() if kind == "relu" else nn.Sigmoid())
         elif kind == "lstm" and not layer.get("return_sequences", False):
-            modules.append(_LastState(nn.LSTM(shape[1], layer["units"], batch_first=True)))
+            lstm = nn.LSTM(shape[1], layer["units"], batch_first=True)
+            # redes' LSTM has one bias per gate unit; PyTorch's second one (bias_hh) is held at
+            # zero and frozen, so both train the same function with the same optimizer steps
+            with torch.no_grad():
+                lstm.bias_hh_l0.zero_()
+            lstm.bias_hh_l0.requires_grad_(False)
+            modules.append(_LastState(lstm))
             shape = (layer["units"],)
         else:
             raise ValueError(f"bench workload {workload!r}: no PyTorch twin for layer type {kind!r}")
