@@ -20,7 +20,9 @@ Every matrix product is a direct call of SciPy's single-threaded BLAS gemm on a 
 GEMM, per step the recurrent product, and in backward the weight gradient accumulated step by
 step (beta = 1) while the step's rows are in cache. One BLAS call with two threads per step was
 3.6x slower than one thread here (its threads spin between the small products); the chunks'
-partial weight gradients are summed in a fixed order at the end.
+partial weight gradients are summed in a fixed order at the end. A vectorised Numba loop for
+the step product took 1.0-1.15x BLAS's time at 64 x 128 by 128 x 512, 1.35x at 32 x 256 by
+256 x 1024 and 1.7-2x at 64 x 256 by 256 x 1024, so the products stay in BLAS.
 """
 
 import math
