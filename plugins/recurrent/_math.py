@@ -7,8 +7,8 @@ own). The kernels combine the activations into each cell's step (c = f c + i g, 
 
 ``tanh_fast``/``sigmoid_fast`` (float32 CPU runs) take tanh from a rational approximation (Eigen's
 float tanh: within a few float32 ulps, exactly +-1 beyond |z| = 7.9) instead of libm: no call
-in the unit loop, so it vectorises (20x faster than libm's tanh, which was 80 % of an LSTM
-forward pass). Float64 (gradient checks) and the GPU keep math.tanh.
+in the unit loop, so it vectorises (about 0.4 ns a value against 15 ns for libm's tanh, which
+was 80 % of an LSTM forward pass). Float64 (gradient checks) and the GPU keep math.tanh.
 """
 
 import math
