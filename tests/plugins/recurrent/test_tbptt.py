@@ -175,3 +175,39 @@ def test_tbptt_interrupted_and_resumed_equals_uninterrupted(cell, tmp_path):
     lost.checkpoint_path = str(tmp_path / "lost.h5")
     fit(lost)
     assert not np.array_equal(lost.model.flat_params, whole.model.flat_params)
+
+
+@pytest.mark.cuda
+def test_tbptt_training_on_cuda_matches_the_cpu(monkeypatch):
+    """A stacked model (embedding, GRU with a learned initial state, masked LSTM, per-step dense)
+    trained by tbptt on the CUDA device (the simulator without a GPU) ends with the CPU's
+    weights, metrics and carried state."""
+    from numba import cuda
+
+    from engine.runtime import device
+
+    if not cuda.is_available():
+        pytest.skip("no CUDA (and not running the simulator)")
+    monkeypatch.setattr(device, "THREADS_PER_BLOCK", min(device.THREADS_PER_BLOCK, 8))
+    spec = spec_from_dict({
+        "seed": 0, "data": {"type": "copy", "alphabet": 4},
+        "model": {"layers": [
+            {"type": "embedding", "vocab": 5, "units": 3},
+            {"type": "gru", "units": 4, "return_sequences": True, "initial_state": "learned"},
+            {"type": "lstm", "units": 4, "return_sequences": True, "mask": True},
+            {"type": "dense", "units": 5}]},
+        "loss": {"type": "softmax_cross_entropy", "target": "sequence_labels"},
+        "optimizer": {"type": "adam", "lr": 0.01},
+        "trainer": {"type": "tbptt", "epochs": 1, "batch_size": 2, "window": 4,
+                    "steps_per_epoch": 3}}, source="test")
+    out = {}
+    for dev in ("cpu", "cuda"):
+        run = build_run(spec, device=dev, splits=_splits(n=8), dtype=np.float64)
+        metrics = fit(run)
+        out[dev] = (run.dev.to_host(run.model.flat_params).copy(), metrics, run.trainer.state())
+    (w_cpu, m_cpu, s_cpu), (w_gpu, m_gpu, s_gpu) = out["cpu"], out["cuda"]
+    np.testing.assert_allclose(w_gpu, w_cpu, rtol=1e-10, atol=1e-12)
+    assert m_gpu == pytest.approx(m_cpu, rel=1e-9)
+    assert set(s_gpu) == set(s_cpu) == {"position", "carry_0_0", "carry_1_0", "carry_1_1"}
+    for key in s_cpu:
+        np.testing.assert_allclose(s_gpu[key], s_cpu[key], rtol=1e-10, atol=1e-12)
