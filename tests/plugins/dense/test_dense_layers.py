@@ -181,7 +181,7 @@ def test_loss_matches_naive(name, dtype, device):
 
 def test_loss_targets_forms():
     losses = registry("losses")
-    assert losses.get("softmax_cross_entropy").targets == ("labels",)
+    assert losses.get("softmax_cross_entropy").targets == ("labels", "sequence_labels")
     assert losses.get("softmax_cross_entropy")().target == "labels"
     for name in ("mse", "binary_cross_entropy"):
         assert losses.get(name).targets == ("onehot", "values", "inputs")
