@@ -238,7 +238,8 @@ def test_dense_on_3d_input_names_the_layer():
 
 def test_dense_after_a_layer_keeps_the_index():
     with pytest.raises(ShapeError, match=r"layer 1 'dense1'.*flatten"):
-        Network([registry("layers").get("relu")(), Dense(units=2)]).build((2, 2))
+        # an image; a (2, 2) input would be a sequence, which dense takes step by step
+        Network([registry("layers").get("relu")(), Dense(units=2)]).build((1, 2, 2))
 
 
 def test_dense_rejects_zero_units():
