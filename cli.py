@@ -400,6 +400,9 @@ def resume(checkpoint: CheckpointArg, device: DeviceOpt = "cpu", data_dir: DataD
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 @handle_errors
 def sample(ctx: typer.Context, checkpoint: CheckpointArg,
+           out: Annotated[Optional[Path], typer.Option(
+               help="file to write (default: the sampler's; samples.png for an RBM, stdout "
+                    "for text)")] = None,
            seed: Annotated[int, typer.Option(help="seed of the sampler's random numbers")] = 0,
            device: DeviceOpt = "cpu", data_dir: DataDirOpt = None, plugin: PluginOpt = None):
     """Draw from the network in CHECKPOINT with the sampler of its model family: an RBM's Gibbs
@@ -409,7 +412,7 @@ def sample(ctx: typer.Context, checkpoint: CheckpointArg,
     from engine.commands.sample import sample_checkpoint
 
     _add_plugins(plugin)
-    sample_checkpoint(checkpoint, ctx.args, seed=seed, device=device, data_dir=data_dir)
+    sample_checkpoint(checkpoint, ctx.args, out=out, seed=seed, device=device, data_dir=data_dir)
 
 
 @app.command()

@@ -37,7 +37,8 @@ def parse_options(sampler, args):
     """``{name: value}`` for every option of ``sampler``: its defaults, overridden by
     ``--name VALUE`` / ``--name=VALUE`` in ``args``; a RedesError for anything else."""
     values = {name: default for name, (_, default, _) in sampler.options.items()}
-    spelled = {f"--{name.replace('_', '-')}": name for name in sampler.options}
+    spelled = {f"--{name.replace('_', '-')}": name for name in sampler.options
+               if name != "out"}  # --out is the command's own option
     i = 0
     while i < len(args):
         arg = args[i]
@@ -45,8 +46,8 @@ def parse_options(sampler, args):
         if key not in spelled:
             accepted = ", ".join(sorted(spelled)) or "none"
             raise RedesError(f"{arg!r} is not an option of the {sampler.name} sampler, which "
-                             f"applies to this checkpoint; its options: {accepted} (and --seed, "
-                             f"--device, --data-dir).")
+                             f"applies to this checkpoint; its options: {accepted} (and --out, "
+                             f"--seed, --device, --data-dir).")
         name = spelled[key]
         if inline or "=" in arg:
             text = inline
@@ -60,13 +61,19 @@ def parse_options(sampler, args):
     return values
 
 
-def sample_checkpoint(checkpoint, args=(), *, seed=0, device="cpu", data_dir=None):
-    """Rebuild ``checkpoint``'s run and let the sampler that applies draw from it."""
+def sample_checkpoint(checkpoint, args=(), *, out=None, seed=0, device="cpu", data_dir=None):
+    """Rebuild ``checkpoint``'s run and let the sampler that applies draw from it; ``out`` (the
+    common ``--out``) goes to the sampler's ``out`` option."""
     from engine.runtime.resume import run_from_checkpoint
 
     run = run_from_checkpoint(checkpoint, device=device, data_dir=data_dir)
     sampler = choose(run)
-    return sampler.sample(run, seed=seed, **parse_options(sampler, list(args)))
+    options = parse_options(sampler, list(args))
+    if out is not None:
+        if "out" not in sampler.options:
+            raise RedesError(f"the {sampler.name} sampler writes no file; drop --out.")
+        options["out"] = Path(out)
+    return sampler.sample(run, seed=seed, **options)
 
 
 def options_help():

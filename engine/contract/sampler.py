@@ -11,7 +11,8 @@ sampler only, so two families' samplers can take different options under one com
 * ``options`` — ``{name: (type, default, help)}``: ``--name VALUE`` on the command line (``_``
   spelt ``-``), converted with ``type`` (int, float, str or pathlib.Path); a default of None
   makes the option optional. ``--seed``, ``--device`` and ``--data-dir`` are common to every
-  sampler and not declared here.
+  sampler and not declared here; a sampler that writes a file declares ``out`` (its default),
+  which the command's own ``--out`` sets.
 * ``applies(run) -> bool`` — whether this sampler can draw from the run's network
   (``run.model``; ``run.dataset`` is there too): an RBM sampler looks for an ``rbm`` layer, a
   text sampler for token ids in, per-step scores out and a dataset that decodes them.

@@ -1,6 +1,8 @@
 """The ``text`` sampler of ``redes sample``: a character model writes text, one character at a
 time, from a prime."""
 
+from pathlib import Path
+
 import numpy as np
 
 from engine import Sampler
@@ -13,7 +15,7 @@ from .layers import Embedding, Recurrent
 class TextSampler(Sampler):
     """Feeds ``prime`` through the network, then draws each next character from
     softmax(scores / temperature) of the last step and feeds it back, carrying the recurrent
-    state from step to step; prints prime + text on stdout. Applies to a network that reads
+    state from step to step; prints prime + text on stdout (or writes it to ``out``). Applies to a network that reads
     token ids (an ``embedding`` first), has recurrent layers and outputs a score per id at every
     step, trained on a dataset that decodes ids to text (``python_docs``)."""
 
@@ -24,6 +26,7 @@ class TextSampler(Sampler):
         "prime": (str, "The ", "text to start from"),
         "length": (int, 300, "characters to generate"),
         "temperature": (float, 1.0, "divides the scores: < 1 is more conservative"),
+        "out": (Path, None, "text file to write (default: stdout)"),
     }
 
     def applies(self, run):
@@ -33,7 +36,7 @@ class TextSampler(Sampler):
                 and any(isinstance(layer, Recurrent) for _, layer in walk(net.layers))
                 and len(net.output_shape) == 2 and net.output_shape[1] == first.vocab)
 
-    def sample(self, run, *, seed=0, prime="The ", length=300, temperature=1.0):
+    def sample(self, run, *, seed=0, prime="The ", length=300, temperature=1.0, out=None):
         import typer
 
         if length < 1 or not temperature > 0:
@@ -44,7 +47,12 @@ class TextSampler(Sampler):
             raise RedesError(f"--prime {prime!r}: give at least one character, all of them in "
                              f"the model's vocabulary (newline and printable ASCII).")
         text = generate(run.model, ids, length, temperature, np.random.default_rng(seed))
-        typer.echo(prime + run.dataset.decode(text))
+        if out is None:
+            typer.echo(prime + run.dataset.decode(text))
+        else:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(prime + run.dataset.decode(text) + "\n")
+            typer.echo(f"text: {out}", err=True)
         return text
 
 

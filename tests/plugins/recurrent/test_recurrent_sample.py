@@ -63,6 +63,15 @@ def test_sample_prints_text_after_the_prime(trained):
     assert again.stdout == result.stdout  # seeded
 
 
+def test_sample_writes_the_text_to_out(trained, tmp_path):
+    path, _ = trained
+    out = tmp_path / "text" / "sample.txt"
+    result = CliRunner().invoke(app, ["sample", str(path), "--length", "20", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert f"text: {out}" in result.stderr and result.stdout == ""
+    assert out.read_text().startswith("The ") and len(out.read_text()) == 25
+
+
 def test_generation_carries_the_state_like_one_forward_pass(trained):
     """Feeding the drawn characters back one at a time with the carried state gives the scores
     a single forward pass over the whole text gives: the state really carries."""
@@ -91,7 +100,7 @@ def test_the_sampler_that_applies_is_chosen(trained):
     _, run = trained
     assert isinstance(choose(run), TextSampler)
     assert parse_options(TextSampler(), ["--length=5", "--prime", "x"]) == {
-        "prime": "x", "length": 5, "temperature": 1.0}
+        "prime": "x", "length": 5, "temperature": 1.0, "out": None}
 
 
 def test_bad_sample_requests_are_one_paragraph_errors(trained):
