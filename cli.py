@@ -397,10 +397,28 @@ def resume(checkpoint: CheckpointArg, device: DeviceOpt = "cpu", data_dir: DataD
     _report(metrics, json_)
 
 
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+@handle_errors
+def sample(ctx: typer.Context, checkpoint: CheckpointArg,
+           out: Annotated[Optional[Path], typer.Option(
+               help="file to write (default: the sampler's; samples.png for an RBM, stdout "
+                    "for text)")] = None,
+           seed: Annotated[int, typer.Option(help="seed of the sampler's random numbers")] = 0,
+           device: DeviceOpt = "cpu", data_dir: DataDirOpt = None, plugin: PluginOpt = None):
+    """Draw from the network in CHECKPOINT with the sampler of its model family: an RBM's Gibbs
+    fantasies as a PNG (--steps, --chains, --layer, --shape, --out), a character model's text
+    on stdout (--prime, --length, --temperature). Samplers are registered by plugins
+    (register_samplers); each reads its own options, listed when one does not apply."""
+    from engine.commands.sample import sample_checkpoint
+
+    _add_plugins(plugin)
+    sample_checkpoint(checkpoint, ctx.args, out=out, seed=seed, device=device, data_dir=data_dir)
+
+
 @app.command()
 @handle_errors
 def bench(workload: Annotated[str, typer.Argument(
-              help="workload: mlp (784-100-10 sigmoid, SGD), lenet5 (LeNet-5, momentum SGD) or rbm (784-500 RBM, CD-1)")] = "mlp",
+              help="workload: mlp (784-100-10 sigmoid, SGD), lenet5 (LeNet-5, momentum SGD), rbm (784-500 RBM, CD-1) or lstm (LSTM 128 on 28x28 sequences, Adam)")] = "mlp",
           batch: Annotated[list[int], typer.Option(help="batch size (repeatable)")] = [10, 128],
           reps: Annotated[int, typer.Option(help="timed epochs (median reported); with --against, epoch pairs")] = 3,
           n: Annotated[int, typer.Option(help="samples per epoch")] = 60000,
@@ -648,17 +666,24 @@ MetricOpt = Annotated[Optional[list[str]], typer.Option(
 
 @plot_app.command("history")
 @handle_errors
-def plot_history(checkpoint: CheckpointArg, metric: MetricOpt = None,
+def plot_history(checkpoint: Annotated[list[Path], typer.Argument(
+                     help="HDF5 checkpoint(s) (.h5); several draw one line per run",
+                     show_default=False)],
+                 metric: MetricOpt = None,
                  out: Annotated[Path, typer.Option(help="PNG to write")] = Path("history.png"),
                  plugin: PluginOpt = None):
     """Draw the per-epoch metrics recorded in CHECKPOINT's history (loss, validation metrics,
-    anything a trainer or callback added), a metric and its validation twin on one panel."""
+    anything a trainer or callback added), a metric and its validation twin on one panel;
+    several checkpoints share the panels, one line per run (e.g. two models' learning curves)."""
     from engine.runtime.checkpoint import read_history
     from engine.commands.plots import learning_curves_png
 
     _add_plugins(plugin)  # accepted like every checkpoint command; history needs no components
-    histories = {checkpoint.stem: read_history(checkpoint)}
-    learning_curves_png(histories, out, metrics=metric, title=checkpoint.name)
+    stems = [path.stem for path in checkpoint]
+    labels = stems if len(set(stems)) == len(stems) else [str(path) for path in checkpoint]
+    histories = {label: read_history(path) for label, path in zip(labels, checkpoint)}
+    learning_curves_png(histories, out, metrics=metric,
+                        title=", ".join(path.name for path in checkpoint))
     err.print(f"history: {out}", highlight=False, soft_wrap=True)
 
 

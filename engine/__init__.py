@@ -18,7 +18,8 @@ from engine.contract.layer import Layer  # noqa: E402
 from engine.contract.loss import Loss  # noqa: E402
 from engine.runtime.network import Network  # noqa: E402
 from engine.contract.optimizer import Optimizer  # noqa: E402
+from engine.contract.sampler import Sampler  # noqa: E402
 from engine.contract.trainer import Trainer  # noqa: E402
 
 __all__ = ["hookimpl", "Callback", "Dataset", "RedesError", "initializer", "Layer", "Loss",
-           "Network", "Optimizer", "Trainer", "__version__"]
+           "Network", "Optimizer", "Sampler", "Trainer", "__version__"]

@@ -69,6 +69,22 @@ WORKLOADS = {
             "trainer": {"type": "cd", "k": 1, "epochs": 1, "batch_size": 64},
         },
     },
+    "lstm": {
+        "description": "LSTM 128 over 28 steps of 28 features (sequential MNIST), last state -> "
+                       "dense 10, softmax cross-entropy, Adam lr 1e-3 (plugins.recurrent)",
+        "shape": (28, 28),
+        # w4_lstm.py's count: forward T*2*(F+H)*4H + 2HK; backward that + T*2*H*4H + 2HK
+        "flops_per_sample": 2 * (28 * 2 * (28 + 128) * 4 * 128 + 2 * 128 * 10)
+                            + 28 * 2 * 128 * 4 * 128 + 2 * 128 * 10,
+        "spec": {
+            "data": {"type": "digits"},
+            "model": {"input_shape": [28, 28], "layers": [
+                {"type": "lstm", "units": 128}, {"type": "dense", "units": 10}]},
+            "loss": {"type": "softmax_cross_entropy"},
+            "optimizer": {"type": "adam", "lr": 0.001},
+            "trainer": {"type": "backprop", "epochs": 1, "batch_size": 64},
+        },
+    },
 }
 
 

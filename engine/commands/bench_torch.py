@@ -30,7 +30,7 @@ INSTALL_HINT = (
 )
 
 
-TWINS = ("mlp", "lenet5")  # workloads whose layers torch_model translates
+TWINS = ("mlp", "lenet5", "lstm")  # workloads whose layers torch_model translates
 HAND_WRITTEN = ("rbm",)  # workloads with a hand-written twin (TorchRBMEpochs)
 
 
@@ -69,17 +69,46 @@ def torch_model(workload, torch=None):
             shape = (shape[0] * shape[1] * shape[2],)
         elif kind in ("relu", "sigmoid"):
             modules.append(nn.ReLU() if kind == "relu" else nn.Sigmoid())
+        elif kind == "lstm" and not layer.get("return_sequences", False):
+            lstm = nn.LSTM(shape[1], layer["units"], batch_first=True)
+            # redes' LSTM has one bias per gate unit; PyTorch's second one (bias_hh) is held at
+            # zero and frozen, so both train the same function with the same optimizer steps
+            with torch.no_grad():
+                lstm.bias_hh_l0.zero_()
+            lstm.bias_hh_l0.requires_grad_(False)
+            modules.append(_LastState(lstm))
+            shape = (layer["units"],)
         else:
             raise ValueError(f"bench workload {workload!r}: no PyTorch twin for layer type {kind!r}")
-    if spec["loss"]["type"] != "softmax_cross_entropy" or spec["optimizer"]["type"] != "sgd":
+    if spec["loss"]["type"] != "softmax_cross_entropy" or spec["optimizer"]["type"] not in (
+            "sgd", "adam"):
         raise ValueError(f"bench workload {workload!r}: the PyTorch twin knows only softmax "
-                         "cross-entropy and SGD")
+                         "cross-entropy, SGD and Adam")
     opt = spec["optimizer"]
 
     def make_optimizer(params):
+        if opt["type"] == "adam":  # redes' defaults are PyTorch's: betas 0.9/0.999, eps 1e-8
+            return torch.optim.Adam(params, lr=opt["lr"])
         return torch.optim.SGD(params, lr=opt["lr"], momentum=opt.get("momentum", 0.0))
 
     return nn.Sequential(*modules), make_optimizer
+
+
+def _LastState(lstm):
+    """An ``nn.LSTM`` (batch_first) whose output is its last hidden state h_T, as w4_lstm.py's
+    ``self.fc(h[-1])`` reads it."""
+    import torch
+
+    class LastState(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm = lstm
+
+        def forward(self, x):
+            _, (h, _) = self.lstm(x)
+            return h[-1]
+
+    return LastState()
 
 
 class TorchEpochs:

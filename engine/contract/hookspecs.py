@@ -104,6 +104,17 @@ def register_initializers(register):
 
 
 @hookspec
+def register_samplers(register):
+    """Register ``engine.Sampler`` subclasses: what ``redes sample CHECKPOINT`` can draw.
+
+    ``redes sample`` gives the checkpoint's run to the first registered sampler whose
+    ``applies(run)`` is true, with the command-line options that sampler declares; see
+    ``engine.contract.sampler.Sampler``. An RBM's Gibbs fantasies (``plugins.rbm``) and a
+    character model's generated text (``plugins.recurrent``) are samplers.
+    """
+
+
+@hookspec
 def register_commands(register):
     """Register command-line commands: ``register(function, name=None, group=None)``.
 

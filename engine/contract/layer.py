@@ -100,7 +100,9 @@ class Layer:
     # -- declaration -----------------------------------------------------------------------
     def declare(self, key, shape, init="zeros", fan_in=None, fan_out=None, *, decay=None,
                 unit_axis=None):
-        """Declare parameter ``key`` of ``shape``; ``init`` is a registered initialiser name.
+        """Declare parameter ``key`` of ``shape``; ``init`` is a registered initialiser name, or
+        a function ``f(rng, shape, fan_in, fan_out)`` for initial values that depend on the
+        layer's own keys (an LSTM's forget-gate bias), drawn like a registered one.
 
         ``decay`` defaults to True for parameters of two or more dimensions (weights) and False
         for vectors (biases); ``unit_axis`` defaults to the last axis of a 2-D weight matrix.

@@ -136,7 +136,8 @@ def _components(run):
     """(kind, name, class or function) of every registered component the run uses."""
     inits = plugins.registry("initializers")
     found = [("layers", layer.name, type(layer)) for _, layer in walk(run.model.layers)]
-    found += [("initializers", d.init, inits.get(d.init)) for d in run.model.param_decls]
+    found += [("initializers", d.init, inits.get(d.init)) for d in run.model.param_decls
+              if isinstance(d.init, str)]  # a layer's own init function comes with the layer
     parts = [("datasets", run.dataset), *(("callbacks", cb) for cb in run.callbacks)]
     for stage in run.stages:
         parts += [("losses", stage.loss), ("optimizers", stage.optimizer), ("trainers", stage.trainer)]

@@ -92,7 +92,8 @@ class Network:
                     self.lr_groups[-1] = (self.lr_groups[-1][0], offset + size, mult)
                 else:
                     self.lr_groups.append((offset, offset + size, mult))
-            fn = inits.get(decl.init, path=f"{path}.{decl.key}.init")
+            fn = (decl.init if callable(decl.init)
+                  else inits.get(decl.init, path=f"{path}.{decl.key}.init"))
             values = fn(init_rng, decl.shape, decl.fan_in, decl.fan_out)
             host[offset : offset + size] = np.asarray(values, np.float64).reshape(-1)
             self.param_index.append((path, decl.key, offset, decl.shape, trainable))

@@ -4,7 +4,8 @@ import difflib
 
 from engine.errors import PluginError, SpecError
 
-KINDS = ("layers", "losses", "optimizers", "trainers", "datasets", "callbacks", "initializers")
+KINDS = ("layers", "losses", "optimizers", "trainers", "datasets", "callbacks", "initializers",
+         "samplers")
 
 
 class Registry:

@@ -13,7 +13,8 @@ class Dense(Layer):
 
     Spec keys: ``units`` (outputs), ``init`` (weight initialiser, default fan-in uniform
     ``lecun_uniform``), ``bias_init``, ``bias`` (false drops b). Input (batch, i), output
-    (batch, units); w (i, units), b (units,).
+    (batch, units); w (i, units), b (units,). A sequence (batch, time, i) gets the same map at
+    every time step: output (batch, time, units).
     """
 
     name = "dense"
@@ -27,18 +28,24 @@ class Dense(Layer):
         self.use_bias = bias
 
     def build(self, input_shape):
-        if len(input_shape) != 1:
+        if len(input_shape) not in (1, 2):
             raise ValueError(
-                f"dense expects (features,) per sample, got {tuple(input_shape)}; "
-                "add a flatten layer first"
+                f"dense expects (features,) or a sequence (time, features) per sample, got "
+                f"{tuple(input_shape)}; add a flatten layer first"
             )
-        n_in = input_shape[0]
+        n_in = input_shape[-1]
+        self.steps = input_shape[0] if len(input_shape) == 2 else None
         self.declare("w", (n_in, self.units), self.init, fan_in=n_in, fan_out=self.units)
         if self.use_bias:
             self.declare("b", (self.units,), self.bias_init, fan_in=n_in, fan_out=self.units)
-        return (self.units,)
+        return (self.units,) if self.steps is None else (self.steps, self.units)
 
     def forward(self, x, *, train=False):
+        if x.ndim == 3:  # a sequence: every (sample, step) row through the same map
+            y = self.dev.empty((x.shape[0], x.shape[1], self.units), x.dtype)
+            self._forward(x.reshape(x.shape[0] * x.shape[1], x.shape[2]),
+                          y.reshape(x.shape[0] * x.shape[1], self.units))
+            return y, x
         y = self.dev.empty((x.shape[0], self.units), x.dtype)
         self._forward(x, y)
         return y, x
@@ -52,6 +59,12 @@ class Dense(Layer):
     def backward(self, x, dy):
         dx = self.dev.empty(x.shape, x.dtype) if self.input_grad else None
         db = self.grads["b"] if self.use_bias else self._scratch_bias(dy.dtype)
+        if x.ndim == 3:
+            rows = x.shape[0] * x.shape[1]
+            self.k.dense_backward(x.reshape(rows, x.shape[2]), self.params["w"],
+                                  dy.reshape(rows, self.units), None if dx is None else
+                                  dx.reshape(rows, x.shape[2]), self.grads["w"], db)
+            return dx
         self.k.dense_backward(x, self.params["w"], dy, dx, self.grads["w"], db)
         return dx
 

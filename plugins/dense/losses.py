@@ -27,10 +27,22 @@ class FusedLoss(Loss):
 class SoftmaxCrossEntropy(FusedLoss):
     """Cross-entropy of softmax(y) against integer labels, fused and numerically stable:
     loss_n = logsumexp(y_n) - y_n[t_n]; dy = (softmax(y) - onehot(t)) / batch.
-    y: (batch, classes) raw scores (no softmax layer before it); t: (batch,) int64 labels."""
+    y: (batch, classes) raw scores (no softmax layer before it); t: (batch,) int64 labels.
+    With ``target = "sequence_labels"`` y is (batch, time, classes) and t (batch, time): a
+    sample's loss is the mean over its time steps (nats per step, so loss / ln 2 is bits per
+    character for a character model), dy = (softmax(y) - onehot(t)) / (batch * time)."""
 
     name = "softmax_cross_entropy"
-    targets = ("labels",)
+    targets = ("labels", "sequence_labels")
+
+    def value_and_grad(self, y, t):
+        if y.ndim != 3:
+            return super().value_and_grad(y, t)
+        rows, steps = y.shape[0] * y.shape[1], y.shape[1]
+        dy = self.dev.empty_like(y)
+        total = self.k.softmax_cross_entropy(y.reshape(rows, y.shape[2]), t.reshape(rows),
+                                             dy.reshape(rows, y.shape[2]))
+        return total / steps, dy
 
 
 class MSE(FusedLoss):

@@ -1,5 +1,6 @@
 """RBM family: the restricted Boltzmann machine layer, its Gibbs kernels, and the contrastive
-divergence trainers ``cd`` and ``pcd``, and ``redes sample`` (fantasies from long Gibbs chains).
+divergence trainers ``cd`` and ``pcd``, and the ``gibbs`` sampler of ``redes sample``
+(fantasies from long Gibbs chains).
 
 Shapes: v (batch, n_visible) into ``rbm(units)``, which outputs P(h=1|v) of shape
 (batch, units), so RBMs stack into a deep belief net trained stage by stage (``[[stages]]``)
@@ -24,7 +25,7 @@ def register_trainers(register):
 
 
 @hookimpl
-def register_commands(register):
-    from .sample import sample  # matplotlib and typer load only when a command is wanted
+def register_samplers(register):
+    from .sample import GibbsSampler  # matplotlib and typer load only when it samples
 
-    register(sample)
+    register(GibbsSampler)

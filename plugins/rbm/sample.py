@@ -1,45 +1,49 @@
 """``redes sample``: what a trained RBM believes, as a PNG grid of fantasies from long Gibbs chains.
 
-Registered through ``register_commands``, so the engine knows no model family.
+Registered as a sampler (``register_samplers``): the engine's ``redes sample`` hands it a
+checkpoint whose network has an ``rbm`` layer, so the engine knows no model family.
 """
 
 from pathlib import Path
-from typing import Annotated, Optional
 
 import numpy as np
-import typer
 
+from engine import Sampler
 from engine.errors import RedesError
 
 CHUNK = 50  # Gibbs steps per kernel call: bounds the memory of the drawn random numbers
 
 
-def sample(
-    checkpoint: Annotated[Path, typer.Argument(help="HDF5 checkpoint (.h5)", show_default=False)],
-    out: Annotated[Path, typer.Option(help="PNG to write")] = Path("samples.png"),
-    layer: Annotated[Optional[str], typer.Option(help="rbm layer name (default: the first)")] = None,
-    steps: Annotated[int, typer.Option(help="Gibbs steps per chain")] = 1000,
-    chains: Annotated[int, typer.Option(help="independent chains (one image each)")] = 64,
-    shape: Annotated[Optional[str], typer.Option(
-        help="image shape HxW of the visible units, e.g. 28x28 (default: a square)")] = None,
-    seed: Annotated[int, typer.Option(help="seed of the chains' random numbers")] = 0,
-    data_dir: Annotated[Optional[Path], typer.Option(
-        help="data directory (else $REDES_DATA, else the user cache)")] = None,
-    device: Annotated[str, typer.Option(help="cpu or cuda")] = "cpu",
-):
-    """Run long Gibbs chains in an RBM of CHECKPOINT, from random visible states, and draw the
-    visible units' final probabilities as a grid of images."""
-    from engine.runtime.resume import run_from_checkpoint
+class GibbsSampler(Sampler):
+    """Run long Gibbs chains in an RBM of the checkpoint, from random visible states, and draw
+    the visible units' final probabilities as a grid of images."""
 
-    if steps < 1 or chains < 1:
-        raise RedesError(f"--steps and --chains must be at least 1, got {steps} and {chains}.")
-    run = run_from_checkpoint(checkpoint, device=device, data_dir=data_dir)
-    rbm = rbm_layer(run.model, layer)
-    image = image_shape(rbm.params["c"].shape[0], shape)
-    fantasies = gibbs_chains(rbm, steps, chains, np.random.default_rng(seed))
-    grid_png(fantasies.reshape((chains,) + image), out,
-             f"{rbm.label}: {chains} chains after {steps} Gibbs steps")
-    typer.echo(f"samples: {out}", err=True)
+    name = "gibbs"
+    description = "an rbm layer's fantasies from long Gibbs chains, as a PNG grid"
+    options = {
+        "out": (Path, Path("samples.png"), "PNG to write"),
+        "layer": (str, None, "rbm layer name (default: the first)"),
+        "steps": (int, 1000, "Gibbs steps per chain"),
+        "chains": (int, 64, "independent chains (one image each)"),
+        "shape": (str, None, "image shape HxW of the visible units, e.g. 28x28 (default: a "
+                             "square)"),
+    }
+
+    def applies(self, run):
+        return any(layer.name == "rbm" for layer in run.model.layers)
+
+    def sample(self, run, *, seed=0, out=Path("samples.png"), layer=None, steps=1000, chains=64,
+               shape=None):
+        import typer
+
+        if steps < 1 or chains < 1:
+            raise RedesError(f"--steps and --chains must be at least 1, got {steps} and {chains}.")
+        rbm = rbm_layer(run.model, layer)
+        image = image_shape(rbm.params["c"].shape[0], shape)
+        fantasies = gibbs_chains(rbm, steps, chains, np.random.default_rng(seed))
+        grid_png(fantasies.reshape((chains,) + image), out,
+                 f"{rbm.label}: {chains} chains after {steps} Gibbs steps")
+        typer.echo(f"samples: {out}", err=True)
 
 
 def rbm_layer(network, name=None):

@@ -30,8 +30,13 @@ ROWS = {
     "flatten": ({}, (2, 3, 3), (18,), False),
     "residual": ({"layers": [{"type": "dense", "units": 4}, {"type": "tanh"}]}, (4,), (4,), False),
     "rbm": ({"units": 3}, (5,), (3,), False),
+    "rnn": ({"units": 3, "return_sequences": True}, (4, 2), (4, 3), False),
+    "lstm": ({"units": 3}, (4, 2), (3,), False),
+    "gru": ({"units": 3, "initial_state": "learned"}, (4, 2), (3,), False),
+    "reshape": ({"shape": [3, 2]}, (6,), (3, 2), False),
 }
 NO_BACKWARD = {"threshold", "stochastic_binary"}  # checked by their own plugin tests
+INTEGER_INPUTS = {"embedding"}  # token ids: tests/plugins/recurrent/test_recurrent_layers.py
 
 
 def registered():
@@ -39,7 +44,8 @@ def registered():
 
 
 def test_every_registered_layer_has_a_row():
-    missing = [n for n in registered() if n not in ROWS and n not in NO_BACKWARD]
+    missing = [n for n in registered()
+               if n not in ROWS and n not in NO_BACKWARD and n not in INTEGER_INPUTS]
     assert not missing, f"add rows to tests/plugins/test_registered.py for: {missing}"
 
 

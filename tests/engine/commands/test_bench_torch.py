@@ -15,15 +15,28 @@ from engine.errors import RedesError
 runner = CliRunner()
 
 
+def _ours_as_torch(run):
+    """redes' parameters in the twin's order and layout: dense w is (in, out), nn.Linear's weight
+    (out, in); conv w is (filters, channels, kh, kw) in both; an LSTM's wx and wh are
+    nn.LSTM's weight_ih and weight_hh transposed (same gate order i, f, g, o), its b is
+    bias_ih, and PyTorch's second bias bias_hh is a frozen zero."""
+    out = []
+    for layer in run.network.named_params().values():
+        if "wx" in layer:
+            out += [layer["wx"].T, layer["wh"].T, layer["b"], np.zeros_like(layer["b"])]
+        else:
+            out += [layer["w"].T if layer["w"].ndim == 2 else layer["w"], layer["b"]]
+    return out
+
+
 def _copy_weights(torch, run, model):
-    """redes' initial weights into the twin: dense w is (in, out), nn.Linear's weight (out, in);
-    conv w is (filters, channels, kh, kw) in both."""
-    ours = [p for layer in run.network.named_params().values() for p in (layer["w"], layer["b"])]
+    """redes' initial weights into the twin (``_ours_as_torch``)."""
+    ours = _ours_as_torch(run)
     theirs = list(model.parameters())
     assert len(ours) == len(theirs)
     with torch.no_grad():
         for a, p in zip(ours, theirs):
-            p.copy_(torch.from_numpy(np.ascontiguousarray(a.T if a.ndim == 2 else a)))
+            p.copy_(torch.from_numpy(np.ascontiguousarray(a)))
 
 
 @pytest.mark.parametrize("workload", bench_torch.TWINS)
@@ -32,9 +45,9 @@ def test_torch_twin_has_the_workloads_parameters(workload):
     run = bench.make_run(workload, 8, n=16)
     model, _ = bench_torch.torch_model(workload, torch)
     shapes = [tuple(p.shape) for p in model.parameters()]
-    ours = [a.shape for layer in run.network.named_params().values() for a in layer.values()]
-    assert shapes == [s[::-1] if len(s) == 2 else s for s in ours]
-    assert sum(p.numel() for p in model.parameters()) == run.network.param_count()
+    assert shapes == [a.shape for a in _ours_as_torch(run)]
+    trained = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    assert trained == run.network.param_count()
 
 
 @pytest.mark.parametrize("workload", bench_torch.TWINS)
@@ -58,9 +71,15 @@ def test_torch_twin_trains_like_redes_from_the_same_weights(workload):
         optimizer.step()
         assert ours == pytest.approx(loss.item(), rel=1e-5), step
     theirs = torch.cat([p.detach().reshape(-1) for p in model.parameters()]).numpy()
-    mine = np.concatenate([(a.T if a.ndim == 2 else a).reshape(-1)
-                           for layer in run.network.named_params().values() for a in layer.values()])
-    np.testing.assert_allclose(mine, theirs, rtol=1e-4, atol=1e-5)
+    mine = np.concatenate([a.reshape(-1) for a in _ours_as_torch(run)])
+    opt = bench.WORKLOADS[workload]["spec"]["optimizer"]
+    if opt["type"] == "adam":
+        # Adam moves a weight whose gradient is float32 noise around 0 by up to lr per step
+        # (g / (|g| + eps)); those few may differ by that much, every other one by rounding
+        close = np.isclose(mine, theirs, rtol=1e-4, atol=1e-5)
+        assert close.mean() > 0.999 and np.abs(mine - theirs).max() <= 3 * opt["lr"]
+    else:
+        np.testing.assert_allclose(mine, theirs, rtol=1e-4, atol=1e-5)
     assert np.abs(run.network.get_flat() - start).max() > 1e-3  # the steps moved the weights
 
 

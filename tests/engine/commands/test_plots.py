@@ -84,3 +84,24 @@ def test_a_real_run_history(tmp_path):
     result = plot(ckpt, "--metric", "val_accuracy", "--out", tmp_path / "acc.png")
     assert result.exit_code == 0, result.output
     assert (tmp_path / "acc.png").stat().st_size > 10_000
+
+
+def test_cli_draws_several_checkpoints_one_line_per_run(tmp_path, monkeypatch):
+    from engine.commands import plots
+
+    drawn = {}
+    real = plots.learning_curves_png
+
+    def spy(histories, path, **kw):
+        drawn.update(histories)
+        return real(histories, path, **kw)
+
+    monkeypatch.setattr(plots, "learning_curves_png", spy)
+    a = fake_checkpoint(tmp_path / "rnn.h5", HISTORY)
+    b = fake_checkpoint(tmp_path / "lstm.h5", [dict(row, val_loss=row["val_loss"] / 9)
+                                               for row in HISTORY])
+    out = tmp_path / "both.png"
+    result = plot(a, b, "--metric", "val_loss", "--out", out)
+    assert result.exit_code == 0, result.output
+    assert list(drawn) == ["rnn", "lstm"] and drawn["lstm"][0]["val_loss"] == HISTORY[0]["val_loss"] / 9
+    assert mpimg.imread(out).shape[:2] == (400, 1000)

@@ -193,18 +193,18 @@ def test_commands_name_clashes_and_unknown_groups_name_the_plugins():
     from engine.runtime import plugins
     from engine.errors import PluginError
 
-    def sample():
-        """Clashes with plugins.rbm's command."""
+    def learning_speed():
+        """Clashes with plugins.callbacks' command."""
 
     class Clash:
         @hookimpl
         def register_commands(self, register):
-            register(sample)
+            register(learning_speed, name="learning-speed", group="plot")
 
     class Elsewhere:
         @hookimpl
         def register_commands(self, register):
-            register(sample, group="show")
+            register(learning_speed, name="learning-speed", group="show")
 
     messages = []
     for plugin in (Clash(), Elsewhere()):
@@ -216,9 +216,9 @@ def test_commands_name_clashes_and_unknown_groups_name_the_plugins():
             plugins.pm.unregister(plugin)
         messages.append(str(caught.value))
     clash, elsewhere = messages
-    assert clash.startswith("two plugins register the command `redes sample`: ")
-    assert "'plugins.rbm'" in clash and "'tests.engine.runtime.test_plugins'" in clash  # either order
-    assert elsewhere.startswith("plugin 'tests.engine.runtime.test_plugins' registers command 'sample' "
+    assert clash.startswith("two plugins register the command `redes plot learning-speed`: ")
+    assert "'plugins.callbacks'" in clash and "'tests.engine.runtime.test_plugins'" in clash  # either order
+    assert elsewhere.startswith("plugin 'tests.engine.runtime.test_plugins' registers command 'learning-speed' "
                                 "in group 'show'")
     assert sorted((c.group or "", c.name, c.plugin) for c in plugins.commands()) == [
-        ("", "sample", "plugins.rbm"), ("plot", "learning-speed", "plugins.callbacks")]  # the built-in ones (`redes plot filters` is the engine's)
+        ("plot", "learning-speed", "plugins.callbacks")]  # the built-in ones (sample and plot filters are the engine's)

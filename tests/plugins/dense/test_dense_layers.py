@@ -181,7 +181,7 @@ def test_loss_matches_naive(name, dtype, device):
 
 def test_loss_targets_forms():
     losses = registry("losses")
-    assert losses.get("softmax_cross_entropy").targets == ("labels",)
+    assert losses.get("softmax_cross_entropy").targets == ("labels", "sequence_labels")
     assert losses.get("softmax_cross_entropy")().target == "labels"
     for name in ("mse", "binary_cross_entropy"):
         assert losses.get(name).targets == ("onehot", "values", "inputs")
@@ -238,7 +238,8 @@ def test_dense_on_3d_input_names_the_layer():
 
 def test_dense_after_a_layer_keeps_the_index():
     with pytest.raises(ShapeError, match=r"layer 1 'dense1'.*flatten"):
-        Network([registry("layers").get("relu")(), Dense(units=2)]).build((2, 2))
+        # an image; a (2, 2) input would be a sequence, which dense takes step by step
+        Network([registry("layers").get("relu")(), Dense(units=2)]).build((1, 2, 2))
 
 
 def test_dense_rejects_zero_units():
