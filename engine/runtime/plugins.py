@@ -35,6 +35,7 @@ DEFAULT_PLUGINS = (
     "plugins.callbacks",
     "plugins.perceptron",
     "plugins.rbm",
+    "plugins.autoencoder",
 )
 ENTRY_POINT_GROUPS = ("redes", "redes.plugins")
 
