@@ -22,3 +22,11 @@ def register_layers(register):
 @hookimpl
 def register_trainers(register):
     register(Reconstruction)
+
+
+@hookimpl
+def register_commands(register):
+    from .plots import plot_codes, plot_reconstructions  # matplotlib loads only when wanted
+
+    register(plot_codes, name="codes", group="plot")
+    register(plot_reconstructions, name="reconstructions", group="plot")
