@@ -30,7 +30,7 @@ INSTALL_HINT = (
 )
 
 
-TWINS = ("mlp", "lenet5")  # workloads whose layers torch_model translates
+TWINS = ("mlp", "lenet5", "autoencoder")  # workloads whose layers torch_model translates
 
 
 def import_torch():
@@ -48,6 +48,8 @@ def torch_model(workload, torch=None):
     torch = torch or import_torch()
     nn = torch.nn
     spec = bench.WORKLOADS[workload]["spec"]
+    if spec["trainer"]["type"] == "reconstruction":
+        return _torch_autoencoder(spec, torch)
     shape = tuple(spec["model"]["input_shape"])
     modules = []
     for layer in spec["model"]["layers"]:
@@ -81,6 +83,34 @@ def torch_model(workload, torch=None):
     return nn.Sequential(*modules), make_optimizer
 
 
+def _torch_autoencoder(spec, torch):
+    """The ``autoencoder`` workload's twin, as w5_ae.py writes it: tied weights (Xavier-uniform,
+    zero biases), sigmoid encoder and decoder, squared error summed over the inputs and averaged
+    over the batch; ``model.loss(x)`` is that loss."""
+    nn = torch.nn
+    (layer,) = spec["model"]["layers"]
+    n_in, units = spec["model"]["input_shape"][0], layer["units"]
+
+    class TiedAutoencoder(nn.Module):
+        reconstructs = True
+
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(nn.init.xavier_uniform_(torch.empty(n_in, units)))
+            self.b = nn.Parameter(torch.zeros(units))
+            self.c = nn.Parameter(torch.zeros(n_in))
+
+        def forward(self, x):
+            h = torch.sigmoid(torch.addmm(self.b, x, self.w))
+            return torch.sigmoid(torch.addmm(self.c, h, self.w.t()))
+
+        def loss(self, x):
+            return torch.nn.functional.mse_loss(self(x), x, reduction="sum") / x.shape[0]
+
+    lr = spec["optimizer"]["lr"]
+    return TiedAutoencoder(), lambda params: torch.optim.SGD(params, lr=lr)
+
+
 class TorchEpochs:
     """The PyTorch side of a bench: ``epoch()`` trains and times one full epoch of the twin."""
 
@@ -109,7 +139,10 @@ class TorchEpochs:
             if steps is not None and s >= steps:
                 break
             idx = perm[i:i + batch]
-            loss = F.cross_entropy(model(x.index_select(0, idx)), y.index_select(0, idx))
+            if getattr(model, "reconstructs", False):  # an autoencoder: its input is its target
+                loss = model.loss(x.index_select(0, idx))
+            else:
+                loss = F.cross_entropy(model(x.index_select(0, idx)), y.index_select(0, idx))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

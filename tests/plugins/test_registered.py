@@ -30,6 +30,7 @@ ROWS = {
     "flatten": ({}, (2, 3, 3), (18,), False),
     "residual": ({"layers": [{"type": "dense", "units": 4}, {"type": "tanh"}]}, (4,), (4,), False),
     "rbm": ({"units": 3}, (5,), (3,), False),
+    "autoencoder": ({"units": 3, "tied": False, "code": "tanh"}, (5,), (3,), False),
 }
 NO_BACKWARD = {"threshold", "stochastic_binary"}  # checked by their own plugin tests
 
