@@ -141,6 +141,9 @@ OPTIONS = {  # every common option that means something for the command
     ("plot", "filters"): {"--out", "--device", "--data-dir", "--plugin"},
     ("new-plugin",): set(),
     ("sample",): {"--out", "--seed", "--device", "--data-dir", "--plugin"},
+    ("plot", "codes"): {"--out", "--device", "--data-dir", "--json", "--plugin"},
+    ("plot", "reconstructions"): {"--out", "--seed", "--device", "--data-dir", "--json",
+                                  "--plugin"},
 }
 
 

@@ -69,3 +69,44 @@ def test_lenet5_and_transfer_rows(shared_data, tmp_path):
                      "--set", source, "--set", "model.layers[0].trainable=true",
                      "--set", "model.layers[3].trainable=true", "--overwrite")
     assert 0.955 <= tuned["test_accuracy"] <= 0.985  # 96.9 % (11-22), 98.1 % (11-30, AMD host)
+
+
+def _plot_numbers(command, checkpoint, tmp_path, *args):
+    result = CliRunner().invoke(app, ["plot", command, str(checkpoint), "--out",
+                                      str(tmp_path / f"{command}.png"), *map(str, args)])
+    assert result.exit_code == 0, result.output
+    return result.stderr
+
+
+def test_stacked_autoencoder_digits_row(tmp_path):
+    assert STACKED_LOW <= run_spec("stacked_autoencoder_digits.toml", tmp_path)["test_accuracy"] <= STACKED_HIGH
+
+
+@pytest.mark.data
+def test_autoencoder_semeion_2d_row(shared_data, tmp_path):
+    from engine.runtime.resume import run_from_checkpoint
+    from plugins.autoencoder.plots import codes_png
+
+    run_spec("autoencoder_semeion_2d.toml", tmp_path, "--data-dir", shared_data)
+    run = run_from_checkpoint(tmp_path / "autoencoder_semeion_2d.h5", data_dir=shared_data)
+    knn = codes_png(run, tmp_path / "codes.png")
+    assert SEMEION_CODES_LOW <= knn["knn_codes"] and knn["knn_codes"] > knn["knn_pca"] + 0.05
+
+
+@pytest.mark.data
+def test_deep_autoencoder_mnist_row_beats_pca(shared_data, tmp_path):
+    from engine.runtime.resume import run_from_checkpoint
+    from plugins.autoencoder.plots import pca_error, reconstruction_error
+
+    run_spec("deep_autoencoder_mnist.toml", tmp_path, "--data-dir", shared_data)
+    run = run_from_checkpoint(tmp_path / "deep_autoencoder_mnist.h5", data_dir=shared_data)
+    error, width = reconstruction_error(run)
+    assert width == 30
+    assert DEEP_LOW <= error <= DEEP_HIGH
+    assert error < pca_error(run.splits.x_train, run.splits.x_test, 30)
+
+
+@pytest.mark.data
+def test_denoising_mnist_row(shared_data, tmp_path):
+    final = run_spec("denoising_mnist.toml", tmp_path, "--data-dir", shared_data)
+    assert DAE_LOW <= final["test_recon_error"] <= DAE_HIGH

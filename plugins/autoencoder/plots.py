@@ -4,6 +4,7 @@ PCA with the same number of components on the same data.
 Registered through ``register_commands`` (group ``plot``), so the engine knows no model family.
 """
 
+import json
 import math
 from pathlib import Path
 from typing import Annotated, Optional
@@ -25,6 +26,7 @@ def plot_codes(
     data_dir: Annotated[Optional[Path], typer.Option(
         help="data directory (else $REDES_DATA, else the user cache)")] = None,
     device: Annotated[str, typer.Option(help="cpu or cuda")] = "cpu",
+    json_: Annotated[bool, typer.Option("--json", help="print the numbers as JSON on stdout")] = False,
 ):
     """Scatter the codes of CHECKPOINT's test set, one colour per class, beside PCA's 2-D
     projection of the same data (fitted on the training split)."""
@@ -36,6 +38,8 @@ def plot_codes(
                f"as references): codes {result['knn_codes']:.3f}, PCA {result['knn_pca']:.3f}",
                err=True)
     typer.echo(f"codes: {out}", err=True)
+    if json_:
+        typer.echo(json.dumps(result))
 
 
 def plot_reconstructions(
@@ -51,6 +55,7 @@ def plot_reconstructions(
     data_dir: Annotated[Optional[Path], typer.Option(
         help="data directory (else $REDES_DATA, else the user cache)")] = None,
     device: Annotated[str, typer.Option(help="cpu or cuda")] = "cpu",
+    json_: Annotated[bool, typer.Option("--json", help="print the numbers as JSON on stdout")] = False,
 ):
     """Draw test images of CHECKPOINT above their reconstructions (and, for a denoising
     autoencoder, the corrupted inputs it reconstructs), and print the test reconstruction error
@@ -69,6 +74,8 @@ def plot_reconstructions(
     typer.echo(f"test reconstruction error (squared error per image): {result['error']:.3f}; "
                f"{pca}", err=True)
     typer.echo(f"reconstructions: {out}", err=True)
+    if json_:
+        typer.echo(json.dumps(result))
 
 
 # -- plain functions behind the commands ---------------------------------------------------

@@ -221,4 +221,6 @@ def test_commands_name_clashes_and_unknown_groups_name_the_plugins():
     assert elsewhere.startswith("plugin 'tests.engine.runtime.test_plugins' registers command 'filters' "
                                 "in group 'show'")
     assert sorted((c.group or "", c.name, c.plugin) for c in plugins.commands()) == [
-        ("", "sample", "plugins.rbm"), ("plot", "filters", "plugins.conv")]  # the built-in ones
+        ("", "sample", "plugins.rbm"), ("plot", "codes", "plugins.autoencoder"),
+        ("plot", "filters", "plugins.conv"),
+        ("plot", "reconstructions", "plugins.autoencoder")]  # the built-in ones

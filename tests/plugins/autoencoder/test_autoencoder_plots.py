@@ -1,6 +1,8 @@
 """``redes plot codes`` and ``redes plot reconstructions`` through the plugin-command hook, and
 the numbers they print checked against direct computations."""
 
+import json
+
 import matplotlib.image as mpimg
 import numpy as np
 import pytest
@@ -101,8 +103,9 @@ def test_the_code_layer_is_the_first_narrowest_followed_through_its_activation(d
 
 def test_plot_reconstructions_prints_the_error_beside_pca(deep, tmp_path):
     out = tmp_path / "rec.png"
-    result = _invoke("plot", "reconstructions", deep, "--out", out, "--count", 4)
+    result = _invoke("plot", "reconstructions", deep, "--out", out, "--count", 4, "--json")
     assert f"reconstructions: {out}" in result.stderr
+    printed = json.loads(result.stdout)
     run = run_from_checkpoint(deep)
     x = run.splits.x_test
     error, width = reconstruction_error(run)
@@ -112,6 +115,7 @@ def test_plot_reconstructions_prints_the_error_beside_pca(deep, tmp_path):
     expected = np.square(pca.inverse_transform(pca.transform(x)) - x).sum(1).mean()
     assert pca_error(run.splits.x_train, x, 2) == pytest.approx(expected, rel=1e-6)
     assert f"{error:.3f}; PCA with 2 components: {expected:.3f}" in result.stderr
+    assert printed == pytest.approx({"error": error, "pca_error": expected, "components": 2})
     assert mpimg.imread(out)[..., :3].std() > 0.05
 
 
