@@ -79,7 +79,8 @@ def _plot_numbers(command, checkpoint, tmp_path, *args):
 
 
 def test_stacked_autoencoder_digits_row(tmp_path):
-    assert STACKED_LOW <= run_spec("stacked_autoencoder_digits.toml", tmp_path)["test_accuracy"] <= STACKED_HIGH
+    accuracy = run_spec("stacked_autoencoder_digits.toml", tmp_path)["test_accuracy"]
+    assert 0.955 <= accuracy <= 0.98  # 96.9 % (2026-11-30)
 
 
 @pytest.mark.data
@@ -90,7 +91,7 @@ def test_autoencoder_semeion_2d_row(shared_data, tmp_path):
     run_spec("autoencoder_semeion_2d.toml", tmp_path, "--data-dir", shared_data)
     run = run_from_checkpoint(tmp_path / "autoencoder_semeion_2d.h5", data_dir=shared_data)
     knn = codes_png(run, tmp_path / "codes.png")
-    assert SEMEION_CODES_LOW <= knn["knn_codes"] and knn["knn_codes"] > knn["knn_pca"] + 0.05
+    assert 0.48 <= knn["knn_codes"] and knn["knn_codes"] > knn["knn_pca"] + 0.05  # 0.53, 0.43
 
 
 @pytest.mark.data

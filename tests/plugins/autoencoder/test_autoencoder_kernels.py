@@ -126,3 +126,43 @@ def test_kernel_cuda_matches_cpu(name, dtype):
         got = d_args[i].copy_to_host()
         assert not np.isnan(got).any(), f"{name}: output {i} not fully written"
         np.testing.assert_allclose(got, args[i], rtol=rtol, atol=rtol * 0.1)
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("tied", [True, False], ids=["tied", "untied"])
+def test_layer_on_cuda_matches_cpu(tied):
+    from numba import cuda
+
+    from engine.runtime.plugins import load_plugins
+    from engine.testing import build_layer
+
+    if not cuda.is_available():
+        pytest.skip("no CUDA (and not running the simulator)")
+    load_plugins()
+    kwargs = dict(units=UNITS, tied=tied, masking=0.3, gaussian_noise=0.1, sparsity_weight=0.5)
+    cpu = build_layer("autoencoder", (N_IN,), **kwargs)
+    gpu = build_layer("autoencoder", (N_IN,), device="cuda", **kwargs)
+    for key, p in cpu.params.items():
+        p[...] = np.random.default_rng(len(key)).normal(0, 0.5, p.shape)
+        gpu.dev.copy_(gpu.params[key], p)
+    x = np.random.default_rng(1).random((N, N_IN))
+    xt_cpu = cpu.corrupt(x, np.random.default_rng(2))
+    xt_gpu = gpu.corrupt(gpu.dev.to_device(x), np.random.default_rng(2))
+    np.testing.assert_allclose(gpu.dev.to_host(xt_gpu), xt_cpu, rtol=1e-12)
+    out_cpu, out_gpu = np.zeros(2), gpu.dev.zeros((2,), np.float64)
+    cpu.objective(x, xt_cpu, out_cpu)
+    gpu.objective(gpu.dev.to_device(x), xt_gpu, out_gpu)
+    np.testing.assert_allclose(gpu.dev.to_host(out_gpu), out_cpu, rtol=1e-12)
+    for key in cpu.grads:
+        np.testing.assert_allclose(gpu.dev.to_host(gpu.grads[key]), cpu.grads[key], rtol=1e-10,
+                                   atol=1e-13)
+    y_cpu, cache_cpu = cpu.forward(x)
+    y_gpu, cache_gpu = gpu.forward(gpu.dev.to_device(x))
+    dy = np.random.default_rng(3).normal(size=y_cpu.shape)
+    dx_cpu, dx_gpu = cpu.backward(cache_cpu, dy), gpu.backward(cache_gpu, gpu.dev.to_device(dy))
+    np.testing.assert_allclose(gpu.dev.to_host(dx_gpu), dx_cpu, rtol=1e-10, atol=1e-13)
+    for key in cpu.grads:
+        np.testing.assert_allclose(gpu.dev.to_host(gpu.grads[key]), cpu.grads[key], rtol=1e-10,
+                                   atol=1e-13)
+    np.testing.assert_allclose(gpu.dev.to_host(gpu.reconstruct(gpu.dev.to_device(x))),
+                               cpu.reconstruct(x), rtol=1e-10)
