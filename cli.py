@@ -481,6 +481,144 @@ def compare(spec: SpecArg,
         err.print(f"learning curves: {out}", highlight=False, soft_wrap=True)
 
 
+@app.command()
+@handle_errors
+def cv(spec: SpecArg,
+       folds: Annotated[int, typer.Option(help="number of folds (k)")] = 5,
+       stratified: Annotated[bool, typer.Option(
+           "--stratified", help="keep each class's share in every fold (StratifiedKFold)")] = False,
+       seed: SeedOpt = None, device: DeviceOpt = "cpu", set_: SetOpt = None,
+       data_dir: DataDirOpt = None, plugin: PluginOpt = None,
+       json_: Annotated[bool, typer.Option("--json", help="print one row per fold, the means and "
+                                                           "standard deviations as JSON")] = False,
+       quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no line per fold")] = False):
+    """k-fold cross-validation of SPEC on its training data (never the test split):
+    preprocessing fitted inside each fold, mean +- standard deviation of every metric, the
+    held-out fold's as heldout_*."""
+    from engine.commands.cv import cross_validate
+
+    log = None if json_ or quiet else (lambda line: err.print(line, highlight=False))
+    try:
+        result = cross_validate(_load(spec, set_, seed, plugin), folds, stratified=stratified,
+                                device=device, data_dir=data_dir, log=log)
+    except KeyboardInterrupt:
+        raise Interrupted("`redes cv` writes no checkpoint; nothing to resume.") from None
+    if json_:
+        print(json.dumps(result, sort_keys=True))
+        return
+    table = Table(title=f"{spec}: {folds}-fold cross-validation"
+                        f"{' (stratified)' if stratified else ''}")
+    for col in ("metric", "mean", "std"):
+        table.add_column(col, justify="left" if col == "metric" else "right")
+    for key, mean in result["mean"].items():
+        if key.startswith(("heldout_", "val_", "train_")):
+            table.add_row(key, f"{mean:.4f}", f"{result['std'][key]:.4f}")
+    out.print(table)
+
+
+@app.command()
+@handle_errors
+def search(spec: Annotated[Optional[Path], typer.Argument(
+               help="TOML spec file (not needed with --show)", show_default=False)] = None,
+           param: Annotated[Optional[list[str]], typer.Option(
+               "--param", help="PATH=DIST to search (repeatable): loguniform:LO:HI, uniform:LO:HI, "
+                               "int:LO:HI, logint:LO:HI or choice:A,B,...; e.g. "
+                               "optimizer.lr=loguniform:1e-4:1")] = None,
+           trials: Annotated[int, typer.Option(help="finished trials the study should hold")] = 20,
+           sampler: Annotated[str, typer.Option(help="tpe, random or grid")] = "tpe",
+           pruner: Annotated[str, typer.Option(
+               help="median, halving (successive halving) or none; judged on the metric "
+                    "after every epoch")] = "median",
+           metric: Annotated[Optional[str], typer.Option(
+               help="validation metric to optimise (default val_accuracy, else val_loss)")] = None,
+           direction: Annotated[str, typer.Option(help="maximize, minimize or auto")] = "auto",
+           storage: Annotated[str, typer.Option(
+               help="SQLAlchemy URL of the study database")] = "sqlite:///runs/search.db",
+           study: Annotated[Optional[str], typer.Option(
+               help="study name (default: the spec's file name without .toml)")] = None,
+           workers: Annotated[int, typer.Option(
+               help="trials in parallel on a local Dask cluster of this many processes")] = 1,
+           scheduler: Annotated[Optional[str], typer.Option(
+               help="address of an existing Dask scheduler, e.g. tcp://host:8786")] = None,
+           best_out: Annotated[Optional[Path], typer.Option(
+               "--best-out", help="TOML of the best trial's spec (default runs/STUDY_best.toml)")] = None,
+           plot: Annotated[Optional[Path], typer.Option(
+               help="PNG of the search (default runs/STUDY_search.png)")] = None,
+           show: Annotated[bool, typer.Option(
+               "--show", help="list the study's best trials and exit")] = False,
+           top: Annotated[int, typer.Option(help="trials listed by --show")] = 10,
+           seed: SeedOpt = None, device: DeviceOpt = "cpu", set_: SetOpt = None,
+           data_dir: DataDirOpt = None, plugin: PluginOpt = None,
+           json_: Annotated[bool, typer.Option("--json", help="print the trials as JSON")] = False,
+           quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no line per trial")] = False):
+    """Search hyper-parameters of SPEC with Optuna (TPE, random or grid sampling, pruning on the
+    per-epoch validation metric), the study kept in a database so that the same command
+    continues it; trials run here or on Dask (--workers, --scheduler)."""
+    from engine.commands import search as searching
+
+    if show:
+        found = searching.load_existing(storage, study or (spec.stem if spec else None))
+        _show_trials(found, searching.rows(found, top), json_)
+        return
+    if spec is None:
+        raise RedesError("give a SPEC to search (or --show to list a study's trials).")
+    if workers < 1:
+        raise RedesError(f"--workers must be at least 1, got {workers}.")
+    spec_ = _load(spec, set_, seed, plugin)
+    name = study or spec.stem
+    definition = searching.make_search(
+        spec_, param or [], metric=metric, direction=direction, sampler=sampler, pruner=pruner,
+        device=device, data_dir=data_dir, plugins=plugin or [])
+    log = None if json_ or quiet else (lambda line: err.print(line, highlight=False, soft_wrap=True))
+    runner = None
+    if scheduler or workers > 1:
+        runner = searching.OnDask(workers=workers, address=scheduler)
+    start = __import__("time").perf_counter()
+    try:
+        found = searching.search(definition, trials=trials, storage=storage, study_name=name,
+                                 runner=runner, log=log)
+    except KeyboardInterrupt:
+        raise Interrupted(f"the finished trials are kept in {storage} (study '{name}'); run the "
+                          f"same command again to continue the search.") from None
+    seconds = __import__("time").perf_counter() - start
+    raw, best = searching.best_spec(definition, found)
+    best_path = best_out or Path("runs") / f"{name}_best.toml"
+    raw["checkpoint"] = {**raw.get("checkpoint", {}), "path": f"runs/{name}_best.h5"}
+    searching.write_spec(raw, best_path, header=(
+        f"# Best trial ({best.number}) of the search '{name}' over {spec}: "
+        f"{definition.metric} = {best.value:.6g}.\n# Parameters: "
+        + ", ".join(f"{k} = {v!r}" for k, v in best.params.items())))
+    png = searching.search_png(found, definition.params, plot or Path("runs") / f"{name}_search.png",
+                               definition.metric)
+    if json_:
+        print(json.dumps({"study": name, "storage": storage, "seconds": seconds,
+                          "best": {"number": best.number, "value": best.value,
+                                   "params": best.params}, "best_spec": str(best_path),
+                          "plot": str(png), "trials": searching.rows(found)},
+                         sort_keys=True, default=str))
+        return
+    _show_trials(found, searching.rows(found, top), False)
+    err.print(f"best trial {best.number}: {definition.metric} {best.value:.4f}; its spec: "
+              f"{best_path} (redes run {best_path}); figure: {png}; {seconds:.1f} s",
+              highlight=False, soft_wrap=True)
+
+
+def _show_trials(study, rows, as_json):
+    if as_json:
+        print(json.dumps({"study": study.study_name, "trials": rows}, sort_keys=True, default=str))
+        return
+    table = Table(title=f"study {study.study_name} ({study.direction.name.lower()})")
+    for col in ("trial", "state", "value", "params", "epochs", "seconds"):
+        table.add_column(col, justify="right" if col in ("trial", "value", "epochs", "seconds") else "left")
+    for r in rows:
+        params = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                           for k, v in r["params"].items())
+        table.add_row(str(r["number"]), r["state"],
+                      "" if r["value"] is None else f"{r['value']:.4f}", escape(params),
+                      str(r["epochs"] or ""), "" if r["seconds"] is None else f"{r['seconds']:.1f}")
+    out.print(table)
+
+
 plot_app = typer.Typer(cls=PluginGroup, no_args_is_help=True,
                        help="Draw figures of a checkpoint (plugins add kinds: `redes plot filters`).")
 app.add_typer(plot_app, name="plot")

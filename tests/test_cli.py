@@ -144,6 +144,9 @@ OPTIONS = {  # every common option that means something for the command
     ("plot", "codes"): {"--out", "--device", "--data-dir", "--json", "--plugin"},
     ("plot", "reconstructions"): {"--out", "--seed", "--device", "--data-dir", "--json",
                                   "--plugin"},
+    ("cv",): {"--seed", "--device", "--set", "--data-dir", "--json", "--plugin", "--quiet"},
+    ("search",): {"--seed", "--device", "--set", "--data-dir", "--json", "--plugin", "--quiet"},
+    ("plot", "learning-speed"): {"--out", "--plugin"},
 }
 
 

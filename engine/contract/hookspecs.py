@@ -19,14 +19,16 @@ Three kinds of hooks exist:
 * **Lifecycle hooks** (``on_fit_start`` ... ``on_batch_end``) are called by the training loop on
   every callback object of a run (spec section ``[[callbacks]]``). A callback implements only the
   hooks it needs. A plugin module (``--plugin``, an entry point) that implements them itself is
-  called on every run too, as if it were a callback of each. ``on_batch_end`` is called only
-  when at least one callback implements it, so an unused hook costs nothing on the hot path.
+  called on every run too, as if it were a callback of each. ``on_batch_end`` and
+  ``on_after_backward`` are called only when at least one callback implements them, so an unused
+  hook costs nothing on the hot path.
 """
 
 import pluggy
 
 hookspec = pluggy.HookspecMarker("redes")
-LIFECYCLE_HOOKS = ("on_fit_start", "on_fit_end", "on_epoch_start", "on_epoch_end", "on_batch_end")
+LIFECYCLE_HOOKS = ("on_fit_start", "on_fit_end", "on_epoch_start", "on_epoch_end", "on_batch_end",
+                   "on_after_backward")
 
 
 @hookspec
@@ -155,3 +157,14 @@ def on_epoch_end(run, epoch, metrics):
 @hookspec
 def on_batch_end(run, step, loss):
     """One optimizer step finished; ``loss`` is the batch's summed loss (a float)."""
+
+
+@hookspec
+def on_after_backward(run, step):
+    """The backward pass of step ``step`` (0-based: the number of steps finished before it) has
+    filled the gradients, and neither the regularisers nor the optimizer have touched them yet:
+    every layer's ``grads`` (views into ``run.network.flat_grads``) hold the gradient of the
+    batch's mean loss at the weights the step starts from. A callback may read them (gradient
+    norms per layer) but must leave them as it found them. Called by trainers that run a
+    backward pass per step (``backprop``) through ``run.after_backward``, only when some
+    callback implements this hook."""

@@ -14,6 +14,9 @@ trains the whole network or a slice of it.
   ordered windows, a full-batch solver the whole set once.
 * ``train_batch(run, x, t) -> float`` — one step: the batch's *summed* loss (or the quantity
   the trainer reports as ``loss``), which the loop averages over the epoch and checks for NaN.
+  A step that computes gradients by a backward pass calls ``run.after_backward()`` between the
+  backward pass and the update when it is not None (the ``on_after_backward`` hook: gradient
+  monitors such as ``learning_speed``); it is None unless a callback wants it.
 * ``evaluate(run, split) -> dict`` — the trainer's own metrics (reconstruction error, free
   energy gap, mistakes): ``split`` is ``"train"`` after every epoch (merged unprefixed into the
   epoch's metrics), ``"val"``/``"test"`` at the end of epochs and runs (prefixed ``val_``,

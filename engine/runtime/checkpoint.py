@@ -193,6 +193,24 @@ def read_history(path):
             raise CheckpointError(f"'{path}' is missing {exc}; it is incomplete or corrupt.") from None
 
 
+def read_callbacks(path):
+    """``[(type, state)]`` of the run's ``[[callbacks]]`` in spec order, each state with its
+    JSON scalars and its arrays (``/trainer/callbacks/<i>``), as ``Callback.load_state`` gets it."""
+    with open_checkpoint(path) as f:
+        try:
+            tables = json.loads(f.attrs["spec_json"]).get("callbacks", [])
+            states = json.loads(f["trainer"].attrs["callbacks"])
+            arrays = f["trainer"].get("callbacks")
+            found = []
+            for i, (table, state) in enumerate(zip(tables, states)):
+                if arrays is not None and str(i) in arrays:
+                    state.update({k: np.asarray(v[()]) for k, v in arrays[str(i)].items()})
+                found.append((table.get("type"), state))
+            return found
+        except KeyError as exc:
+            raise CheckpointError(f"'{path}' is missing {exc}; it is incomplete or corrupt.") from None
+
+
 def load(run, path):
     """Restore the model's parameters and the run's progress from ``path``.
 

@@ -63,10 +63,26 @@ class Splits:
     x_test: np.ndarray | None = None
     y_test: np.ndarray | None = None
     n_classes: int = 0
+    transform: object = None  # the preprocessing fitted on x_train, for new inputs (None: none)
 
     @property
     def sample_shape(self):
         return tuple(self.x_train.shape[1:])
+
+
+class InMemory:
+    """A dataset (``engine.Dataset``'s interface) serving arrays already in memory: a fold of
+    cross-validation, the ``X, y`` handed to a scikit-learn estimator. ``arrays`` is an
+    ``Arrays``; ``n_classes`` 0 for real-valued targets."""
+
+    needs_files = False
+
+    def __init__(self, arrays, n_classes=0, name="arrays"):
+        self.name, self.arrays, self.n_classes = name, arrays, int(n_classes or 0)
+        self.sample_shape = tuple(np.shape(arrays.x_train)[1:])
+
+    def load(self, data_dir):
+        return self.arrays
 
 
 def cache_dir():
@@ -247,8 +263,10 @@ def output_shape(sample_shape, preprocess="none", pca_components=None):
 
 
 def _preprocess(x_train, others, preprocess, pca_components, seed):
+    """(x_train, others, transform) with the preprocessing fitted on ``x_train`` applied to all;
+    ``transform`` maps new inputs the same way (None for ``"none"``)."""
     if preprocess == "none":
-        return x_train, others
+        return x_train, others, None
     from sklearn.decomposition import PCA
     from sklearn.preprocessing import StandardScaler
 
@@ -256,7 +274,6 @@ def _preprocess(x_train, others, preprocess, pca_components, seed):
     flat = x_train.reshape(len(x_train), -1)
     if preprocess == "standardize":
         model = StandardScaler().fit(flat)
-        reshape = lambda a: a.reshape((len(a),) + shape)  # noqa: E731
     else:
         n_max = min(flat.shape)
         if pca_components is not None:
@@ -273,9 +290,25 @@ def _preprocess(x_train, others, preprocess, pca_components, seed):
         solver = "full" if isinstance(pca_components, (float, np.floating)) else "auto"
         model = PCA(n_components=pca_components, whiten=True, svd_solver=solver,
                     random_state=seed).fit(flat)
-        reshape = lambda a: a  # noqa: E731
-    tx = lambda a: None if a is None else reshape(model.transform(a.reshape(len(a), -1)))  # noqa: E731
-    return tx(x_train), [tx(a) for a in others]
+        shape = None  # PCA's output is flat
+    tx = Preprocessor(model, shape, x_train.dtype)
+    return tx(x_train), [tx(a) for a in others], tx
+
+
+class Preprocessor:
+    """A fitted scikit-learn transformer applied to whole samples: ``tx(x)`` flattens each sample,
+    transforms, and restores ``shape`` (None: stays flat). Picklable (no closures)."""
+
+    def __init__(self, model, shape, dtype):
+        self.model, self.shape, self.dtype = model, shape, np.dtype(dtype)
+
+    def __call__(self, a):
+        if a is None:
+            return None
+        out = self.model.transform(np.asarray(a, self.dtype).reshape(len(a), -1))
+        if self.shape is not None:
+            out = out.reshape((len(a),) + tuple(self.shape))
+        return np.asarray(out, self.dtype)
 
 
 def prepare(dataset, data_dir=None, *, validation=0, validation_from="end", preprocess="none",
@@ -288,7 +321,7 @@ def prepare(dataset, data_dir=None, *, validation=0, validation_from="end", prep
     ``train_subset`` then keeps the first N training samples. ``preprocess`` is ``"none"``,
     ``"standardize"`` (per-feature mean/std) or ``"pca_whiten"`` (``pca_components``: int count or
     variance fraction; output is flat), always fitted on the final training inputs only and
-    applied to every split. Inputs come back C-contiguous in ``dtype``, class labels int64.
+    applied to every split; ``Splits.transform`` applies it to new inputs. Inputs come back C-contiguous in ``dtype``, class labels int64.
     ``data_dir=None`` resolves through ``find_data_dir()``. Invalid values raise ``ValueError``;
     data problems raise ``DataError``.
     """
@@ -340,12 +373,13 @@ def prepare(dataset, data_dir=None, *, validation=0, validation_from="end", prep
     x_test, y_test = arrays.x_test, arrays.y_test
     x = np.asarray(x, dtype)  # preprocessing then runs in the run's precision
     others = [None if a is None else np.asarray(a, dtype) for a in (x_val, x_test)]
-    x, (x_val, x_test) = _preprocess(x, others, preprocess, pca_components, seed)
+    x, (x_val, x_test), transform = _preprocess(x, others, preprocess, pca_components, seed)
 
     fx = lambda a: None if a is None else np.ascontiguousarray(a, dtype)  # noqa: E731
     fy = lambda a, s: _labels(a, dataset, n_classes or 0, dtype, s)  # noqa: E731
     return Splits(fx(x), fy(y, "training"), fx(x_val), fy(y_val, "validation"),
-                  fx(x_test), fy(y_test, "test"), n_classes=int(n_classes or 0))
+                  fx(x_test), fy(y_test, "test"), n_classes=int(n_classes or 0),
+                  transform=transform)
 
 
 def _check_finite_inputs(dataset, splits):

@@ -62,6 +62,7 @@ class Run:
     saved_epoch: int = None
     pending: dict = None  # checkpointed state of the current stage, applied when it is entered
     entered: int = None  # the stage whose trainer is set up on data (None: none yet)
+    after_backward: object = None  # trainers call it after backward when not None (fit sets it)
 
     @property
     def targets(self):
@@ -70,18 +71,21 @@ class Run:
 
 
 def build_run(spec, *, device="cpu", data_dir=None, dtype=np.float32, load_data=True,
-              splits=None, init_weights=True, enter=True):
+              splits=None, init_weights=True, enter=True, dataset=None):
     """Build every component of ``spec`` on ``device``; with data (loaded, or ``splits``),
     attach it and enter the first stage, so every trainer's ``setup`` sees its data.
 
     ``init_weights=False`` skips ``model.init_from`` (a resumed run's checkpoint holds every
-    weight); ``enter=False`` leaves entering a stage to the caller (resume).
+    weight); ``enter=False`` leaves entering a stage to the caller (resume). ``dataset``: a
+    dataset object to use instead of the spec's ``[data] type`` (arrays in memory,
+    ``engine.runtime.data.InMemory``); the spec's split and preprocessing keys still apply.
     """
     raw, source = spec.raw, spec.source
     dev = devices.get(device)
     data_table = raw["data"]
-    dataset = construct("datasets", {k: v for k, v in data_table.items() if k not in DATA_KEYS},
-                        path="data", source=source)
+    if dataset is None:
+        dataset = construct("datasets", {k: v for k, v in data_table.items() if k not in DATA_KEYS},
+                            path="data", source=source)
     dtype = np.dtype(raw["model"].get("dtype", dtype))
     if splits is None and load_data:
         splits = _load_splits(spec, dataset, data_dir, dtype)
@@ -231,6 +235,9 @@ def fit(run, *, out=None, progress=None, log=None):
                         "splits=...) before training.", source=run.spec.source)
     every = int(run.spec.raw["checkpoint"].get("every", 1))
     run._pm = pm = _lifecycle(run.callbacks)
+    hook = pm.hook.on_after_backward
+    run.after_backward = ((lambda: hook(run=run, step=run.step)) if hook.get_hookimpls()
+                          else None)
     pm.hook.on_fit_start(run=run)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         # overflow on the way to a NaN is reported once, as a DivergenceError, not as warnings

@@ -42,6 +42,8 @@ class Backprop(Trainer):
         y, caches = network.forward(x, train=True)
         total, dy = run.loss.value_and_grad(y, t)
         network.backward(caches, dy)
+        if run.after_backward is not None:
+            run.after_backward()
         if reg.active:
             reg.step(run)
         else:

@@ -222,5 +222,5 @@ def test_commands_name_clashes_and_unknown_groups_name_the_plugins():
                                 "in group 'show'")
     assert sorted((c.group or "", c.name, c.plugin) for c in plugins.commands()) == [
         ("", "sample", "plugins.rbm"), ("plot", "codes", "plugins.autoencoder"),
-        ("plot", "filters", "plugins.conv"),
+        ("plot", "filters", "plugins.conv"), ("plot", "learning-speed", "plugins.callbacks"),
         ("plot", "reconstructions", "plugins.autoencoder")]  # the built-in ones
