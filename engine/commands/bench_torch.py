@@ -86,7 +86,8 @@ def torch_model(workload, torch=None):
 def _torch_autoencoder(spec, torch):
     """The ``autoencoder`` workload's twin, as w5_ae.py writes it: tied weights (Xavier-uniform,
     zero biases), sigmoid encoder and decoder, squared error summed over the inputs and averaged
-    over the batch; ``model.loss(x)`` is that loss."""
+    over the batch; ``model.loss(x)`` is that loss. The weight is stored (units, inputs), as
+    ``nn.Linear`` stores it."""
     nn = torch.nn
     (layer,) = spec["model"]["layers"]
     n_in, units = spec["model"]["input_shape"][0], layer["units"]
@@ -96,13 +97,13 @@ def _torch_autoencoder(spec, torch):
 
         def __init__(self):
             super().__init__()
-            self.w = nn.Parameter(nn.init.xavier_uniform_(torch.empty(n_in, units)))
+            self.w = nn.Parameter(nn.init.xavier_uniform_(torch.empty(units, n_in)))
             self.b = nn.Parameter(torch.zeros(units))
             self.c = nn.Parameter(torch.zeros(n_in))
 
         def forward(self, x):
-            h = torch.sigmoid(torch.addmm(self.b, x, self.w))
-            return torch.sigmoid(torch.addmm(self.c, h, self.w.t()))
+            h = torch.sigmoid(torch.addmm(self.b, x, self.w.t()))
+            return torch.sigmoid(torch.addmm(self.c, h, self.w))
 
         def loss(self, x):
             return torch.nn.functional.mse_loss(self(x), x, reduction="sum") / x.shape[0]

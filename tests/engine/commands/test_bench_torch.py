@@ -17,8 +17,8 @@ runner = CliRunner()
 
 def _copy_weights(torch, run, model):
     """redes' initial weights into the twin: dense w is (in, out), nn.Linear's weight (out, in);
-    conv w is (filters, channels, kh, kw) in both."""
-    ours = [p for layer in run.network.named_params().values() for p in (layer["w"], layer["b"])]
+    conv w is (filters, channels, kh, kw) in both; an autoencoder's w, b, c as its dense ones."""
+    ours = [p for layer in run.network.named_params().values() for p in layer.values()]
     theirs = list(model.parameters())
     assert len(ours) == len(theirs)
     with torch.no_grad():
@@ -50,9 +50,14 @@ def test_torch_twin_trains_like_redes_from_the_same_weights(workload):
     shape = bench.WORKLOADS[workload]["shape"]
     F = torch.nn.functional
     for step in range(3):
-        x, t = run.x_train[8 * step:8 * step + 8], run.t_train[8 * step:8 * step + 8]
-        ours = run.trainer.train_batch(run, x, t) / len(t)  # summed over the batch
-        loss = F.cross_entropy(model(torch.from_numpy(x).view(-1, *shape)), torch.from_numpy(t))
+        x = run.x_train[8 * step:8 * step + 8]
+        t = None if run.t_train is None else run.t_train[8 * step:8 * step + 8]
+        ours = run.trainer.train_batch(run, x, t) / len(x)  # summed over the batch
+        if getattr(model, "reconstructs", False):  # an autoencoder's target is its input
+            loss = model.loss(torch.from_numpy(x))
+        else:
+            loss = F.cross_entropy(model(torch.from_numpy(x).view(-1, *shape)),
+                                   torch.from_numpy(t))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
