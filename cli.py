@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from engine.errors import PluginError, RedesError
+from engine.errors import PluginError, RedesError, SpecError
 
 err = Console(stderr=True)
 out = Console()
@@ -410,17 +410,23 @@ def bench(workload: Annotated[str, typer.Argument(
           cold: Annotated[bool, typer.Option(help="also measure JIT compile time with an empty Numba cache")] = True,
           against: Annotated[Optional[str], typer.Option(
               help="also time the same training in another framework, epochs alternating, and "
-                   "print the ratio: torch (PyTorch; pip install 'redes\\[torch]')")] = None,
-          torch_threads: Annotated[int, typer.Option(help="PyTorch's threads with --against torch")] = 2,
+                   "print the ratio: torch (PyTorch; pip install 'redes\\[torch]'), or sklearn "
+                   "(scikit-learn's BernoulliRBM, rbm only)")] = None,
+          torch_threads: Annotated[int, typer.Option(help="the other framework's threads with --against")] = 2,
           plugin: PluginOpt = None):
     """Time training epochs of a standard workload (synthetic MNIST-shaped data)."""
     from engine.commands.bench import run_bench
 
     _add_plugins(plugin)  # e.g. --optimizer signum --plugin my_optimizers
-    if against is not None and against != "torch":
-        raise RedesError(f"--against {against}: the only framework to compare against is torch.")
+    if against is not None and against not in ("torch", "sklearn"):
+        raise RedesError(f"--against {against}: compare against torch or sklearn.")
     for b in batch:
-        if against:
+        if against == "sklearn":
+            from engine.commands.bench_sklearn import run_against_sklearn
+
+            result = run_against_sklearn(workload, batch=b, reps=reps, n=n, device=device,
+                                         cold=cold, optimizer=optimizer, threads=torch_threads)
+        elif against:
             from engine.commands.bench_torch import run_against_torch
 
             result = run_against_torch(workload, batch=b, reps=reps, n=n, device=device, cold=cold,
@@ -431,9 +437,10 @@ def bench(workload: Annotated[str, typer.Argument(
         if json_:
             print(json.dumps(result, sort_keys=True), flush=True)
         elif against:
-            ours, theirs, ratios = result["redes"], result["torch"], result["pair_ratios"]
+            ours, theirs, ratios = result["redes"], result[against], result["pair_ratios"]
+            who = "PyTorch" if against == "torch" else "scikit-learn"
             out.print(f"{workload} batch {b}: redes {ours['samples_per_sec']:,.0f} samples/s, "
-                      f"PyTorch {theirs['version']} ({theirs['threads']} threads) "
+                      f"{who} {theirs['version']} ({theirs['threads']} threads) "
                       f"{theirs['samples_per_sec']:,.0f} samples/s: redes "
                       f"{result['ratio']:.2f}x (medians of {reps} alternating epochs each; per "
                       f"pair {min(ratios):.2f}-{max(ratios):.2f}x, median "
@@ -450,9 +457,13 @@ def bench(workload: Annotated[str, typer.Argument(
 @app.command()
 @handle_errors
 def compare(spec: SpecArg,
-            optimizer: Annotated[list[str], typer.Option(
+            optimizer: Annotated[Optional[list[str]], typer.Option(
                 help="NAME or NAME:KEY=VALUE,KEY=VALUE, e.g. adam:lr=0.01 (repeatable); unset keys "
-                     "take the optimizer's defaults")],
+                     "take the optimizer's defaults")] = None,
+            stages: Annotated[Optional[list[str]], typer.Option(
+                "--stages", help="'all' or comma-separated [[stages]] names: one run each, e.g. "
+                                 "--stages all --stages finetune (with and without "
+                                 "pre-training)")] = None,
             out: Annotated[Path, typer.Option(help="learning-curve PNG to write")] = Path("curves.png"),
             seed: SeedOpt = None, device: DeviceOpt = "cpu", set_: SetOpt = None,
             data_dir: DataDirOpt = None, json_: JsonOpt = False, plugin: PluginOpt = None,
@@ -460,16 +471,23 @@ def compare(spec: SpecArg,
             metric: Annotated[Optional[list[str]], typer.Option(
                 "--metric", help="metric to draw (repeatable; default: loss and validation "
                                  "accuracy, else validation loss)")] = None):
-    """Train SPEC once per optimizer (same data and initial weights) and plot learning curves."""
-    from engine.commands.compare import compare as compare_runs, parse_optimizer
+    """Train SPEC once per optimizer and per stage set (same data and initial weights) and plot
+    the learning curves."""
+    from engine.commands.compare import compare as compare_runs, parse_optimizer, parse_stages
     from engine.commands.plots import check_metrics, default_compare_metrics, learning_curves_png
 
-    tables = [parse_optimizer(text) for text in optimizer]
+    loaded = _load(spec, set_, seed, plugin)
+    if not optimizer and not stages:
+        raise SpecError("redes compare needs --optimizer (one run per optimizer) or --stages "
+                        "(one run per set of stages), e.g. --stages all --stages finetune.",
+                        source=str(spec))
+    tables = [parse_optimizer(text) for text in optimizer] if optimizer else [None]
+    stage_sets = [parse_stages(text, loaded) for text in stages] if stages else None
     log = None if json_ or quiet else (lambda line: err.print(line, highlight=False))
     finals = {}
     try:
-        histories = compare_runs(_load(spec, set_, seed, plugin), tables, device=device,
-                                 data_dir=data_dir, log=log, finals=finals)
+        histories = compare_runs(loaded, tables, device=device, data_dir=data_dir, log=log,
+                                 finals=finals, stages=stage_sets)
     except KeyboardInterrupt:
         raise Interrupted("`redes compare` writes no checkpoint, so there is nothing to resume; "
                           "no figure was written.") from None
@@ -621,7 +639,7 @@ def _show_trials(study, rows, as_json):
 
 
 plot_app = typer.Typer(cls=PluginGroup, no_args_is_help=True,
-                       help="Draw figures of a checkpoint (plugins add kinds: `redes plot filters`).")
+                       help="Draw figures of a checkpoint (plugins may add kinds).")
 app.add_typer(plot_app, name="plot")
 
 
@@ -643,6 +661,34 @@ def plot_history(checkpoint: CheckpointArg, metric: MetricOpt = None,
     histories = {checkpoint.stem: read_history(checkpoint)}
     learning_curves_png(histories, out, metrics=metric, title=checkpoint.name)
     err.print(f"history: {out}", highlight=False, soft_wrap=True)
+
+
+@plot_app.command("filters")
+@handle_errors
+def plot_filters(
+    checkpoint: CheckpointArg,
+    out: Annotated[Path, typer.Option(help="PNG to write")] = Path("filters.png"),
+    layer: Annotated[Optional[str], typer.Option(
+        help="layer name or path, e.g. block1/conv0 (default: the first layer with weight "
+             "images)")] = None,
+    index: Annotated[int, typer.Option(help="test sample drawn (with its feature maps)")] = 0,
+    count: Annotated[int, typer.Option(help="draw at most this many units or filters")] = 100,
+    shape: Annotated[Optional[str], typer.Option(
+        help="image shape HxW of flat inputs that are not square, e.g. 16x16")] = None,
+    data_dir: DataDirOpt = None,
+    device: DeviceOpt = "cpu",
+    plugin: PluginOpt = None,
+):
+    """Draw the input-side weights of a layer of CHECKPOINT as images: a convolution's kernels
+    with its feature maps for one sample, or a dense or rbm layer's weights over the pixels,
+    one tile per unit (any layer implementing ``Layer.weight_images``)."""
+    from engine.commands.plots import filters_png
+    from engine.runtime.resume import run_from_checkpoint
+
+    _add_plugins(plugin)
+    run = run_from_checkpoint(checkpoint, device=device, data_dir=data_dir)
+    filters_png(run, out, layer=layer, index=index, count=count, shape=shape)
+    err.print(f"filters: {out}", highlight=False, soft_wrap=True)
 
 
 def main():

@@ -195,7 +195,7 @@ def test_plugins_json_and_plugin_option(tmp_path):
     assert done.returncode == 0, done.stderr
     rows = json.loads(done.stdout)
     assert {"kind": "layers", "name": "double", "plugin": "double_layers", "cuda": "no"} in rows
-    assert {"kind": "commands", "name": "plot filters", "plugin": "plugins.conv", "cuda": "-"} in rows
+    assert {"kind": "commands", "name": "sample", "plugin": "plugins.rbm", "cuda": "-"} in rows
 
 
 def test_a_hook_with_wrong_arguments_is_a_clear_error(tmp_path):

@@ -52,6 +52,7 @@ def test_perceptron_rows(tmp_path):
     ("mlp_mnist_lbfgs.toml", 0.953, 0.965),
     ("mlp_mnist_dropout.toml", 0.983, 0.988),
     ("cnn_mnist_augmented.toml", 0.995, 0.998),
+    ("dbn_mnist.toml", 0.983, 0.99),  # 98.66 % (1.34 % error), 2026-11-30
 ])
 def test_real_data_rows(spec, low, high, shared_data, tmp_path):
     assert low <= run_spec(spec, tmp_path, "--data-dir", shared_data)["test_accuracy"] <= high
@@ -146,3 +147,17 @@ def test_search_row(shared_data, tmp_path):
     best = json.loads(result.stdout)["best"]["value"]
     shipped = run_spec("mlp_semeion.toml", tmp_path, "--data-dir", shared_data)["val_accuracy"]
     assert best > shipped
+
+
+def test_dbn_vs_random_init_row(tmp_path):
+    """`redes compare specs/dbn_vs_random_init.toml --stages all --stages finetune`: the
+    pre-trained deep sigmoid net learns digits, the randomly initialised one stays at chance."""
+    out = tmp_path / "curves.png"
+    result = CliRunner().invoke(app, ["compare", str(ROOT / "specs" / "dbn_vs_random_init.toml"),
+                                      "--stages", "all", "--stages", "finetune", "--out", str(out),
+                                      "--json"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    final = json.loads(result.stdout.strip().splitlines()[-1])["final"]
+    assert 0.93 <= final["all stages"]["test_accuracy"] <= 0.97
+    assert final["only finetune"]["test_accuracy"] <= 0.2
+    assert out.exists()

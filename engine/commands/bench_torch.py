@@ -31,6 +31,7 @@ INSTALL_HINT = (
 
 
 TWINS = ("mlp", "lenet5", "autoencoder")  # workloads whose layers torch_model translates
+HAND_WRITTEN = ("rbm",)  # workloads with a hand-written twin (TorchRBMEpochs)
 
 
 def import_torch():
@@ -159,15 +160,82 @@ class TorchEpochs:
         return seconds
 
 
+class TorchRBMEpochs:
+    """The PyTorch twin of the ``rbm`` workload: CD-1 written by hand with tensors (no
+    autograd), as the project's reference script w3_rbm.py does, doing what redes' ``cd``
+    trainer does per batch v0 (n rows), in place on W (784, 500), b (hidden), c (visible)::
+
+        h0 = sigmoid(v0 W + b);  h ~ Bernoulli(h0);  v1 ~ Bernoulli(sigmoid(h W^T + c))
+        h1 = sigmoid(v1 W + b);  W += lr (v0^T h0 / n - v1^T h1 / n)  (two addmm_)
+        b += lr mean(h0 - h1);   c += lr mean(v0 - v1)
+
+    (w3_rbm.py keeps the reconstruction's probabilities; redes samples v1, and so does this
+    twin.) W ~ N(0, 0.01^2), biases 0. ``epoch()`` returns the epoch's seconds; the last batch's
+    squared reconstruction error is kept in ``losses``."""
+
+    def __init__(self, workload, batch, splits, *, threads=2, warmup=200, seed=0):
+        torch = self.torch = import_torch()
+        self.threads, self.batch = threads, batch
+        torch.set_num_threads(threads)
+        self.x = torch.from_numpy(splits.x_train).view(splits.x_train.shape[0], -1)
+        self.lr = bench.WORKLOADS[workload]["spec"]["optimizer"]["lr"]
+        self.units = bench.WORKLOADS[workload]["spec"]["model"]["layers"][0]["units"]
+        self.gen = torch.Generator().manual_seed(seed)
+        torch.manual_seed(seed)
+        self._steps(self._params(), warmup)  # throw-away model
+        self.params = self._params()
+        self.times, self.losses = [], []
+
+    def _params(self):
+        torch = self.torch
+        n_vis = self.x.shape[1]
+        return (torch.randn(n_vis, self.units, generator=self.gen) * 0.01,
+                torch.zeros(self.units), torch.zeros(n_vis))
+
+    def _steps(self, params, steps=None):
+        torch = self.torch
+        w, b, c = params
+        x, batch, lr = self.x, self.batch, self.lr
+        n = x.shape[0]
+        perm = torch.randperm(n, generator=self.gen)
+        err = None
+        for s, i in enumerate(range(0, n, batch)):
+            if steps is not None and s >= steps:
+                break
+            v0 = x.index_select(0, perm[i:i + batch])
+            rows = v0.shape[0]
+            h0 = torch.sigmoid(torch.addmm(b, v0, w))
+            h = torch.bernoulli(h0, generator=self.gen)
+            pv = torch.sigmoid(torch.addmm(c, h, w.t()))
+            v1 = torch.bernoulli(pv, generator=self.gen)
+            h1 = torch.sigmoid(torch.addmm(b, v1, w))
+            w.addmm_(v0.t(), h0, alpha=lr / rows)
+            w.addmm_(v1.t(), h1, alpha=-lr / rows)
+            b.add_((h0 - h1).sum(0), alpha=lr / rows)
+            c.add_((v0 - v1).sum(0), alpha=lr / rows)
+            err = (v0, pv)
+        v0, pv = err
+        return ((v0 - pv) ** 2).sum()
+
+    def epoch(self):
+        self.torch.set_num_threads(self.threads)
+        t0 = time.perf_counter()
+        loss = self._steps(self.params)
+        seconds = time.perf_counter() - t0
+        self.times.append(seconds)
+        self.losses.append(loss.item())
+        return seconds
+
+
 def run_against_torch(workload, *, batch, reps=3, n=60000, device="cpu", cold=True, warmup=200,
                       optimizer=None, threads=2):
     """``reps`` pairs of epochs, redes then PyTorch, on the same synthetic data; both sides'
     results, the ratio of their median samples/s and the median of the per-pair ratios."""
     if workload not in bench.WORKLOADS:
         raise RedesError(f"unknown workload '{workload}'; choose from {', '.join(bench.WORKLOADS)}.")
-    if workload not in TWINS:
+    if workload not in TWINS + HAND_WRITTEN:
         raise RedesError(f"--against torch has no PyTorch twin of the '{workload}' workload yet; "
-                         f"it compares {', '.join(TWINS)}.")
+                         f"it compares {', '.join(TWINS + HAND_WRITTEN)}.")
     if device != "cpu":
         raise RedesError("--against torch compares on the CPU only; drop --device or use "
                          "--device cpu.")
@@ -178,7 +246,8 @@ def run_against_torch(workload, *, batch, reps=3, n=60000, device="cpu", cold=Tr
     compile_seconds, cached = bench.compile_times(workload, batch, device, None, cold)
     splits = bench.synthetic(bench.WORKLOADS[workload]["shape"], n)
     ours = bench.RedesEpochs(workload, batch, n=n, device=device, warmup=warmup, splits=splits)
-    theirs = TorchEpochs(workload, batch, splits, threads=threads, warmup=warmup)
+    twin = TorchRBMEpochs if workload == "rbm" else TorchEpochs
+    theirs = twin(workload, batch, splits, threads=threads, warmup=warmup)
     ratios = []  # redes samples/s over PyTorch's, per pair: PyTorch's epoch time over ours
     for _ in range(reps):
         ours_seconds = ours.epoch()

@@ -111,7 +111,7 @@ def register_commands(register):
     (annotate them with ``typing.Annotated[..., typer.Argument(...)]`` / ``typer.Option(...)``);
     its docstring is the command's help. ``name`` defaults to the function's name with ``_``
     spelt ``-``. ``group=None`` adds ``redes <name>``; ``group="plot"`` adds a plot kind,
-    ``redes plot <name>`` (``plugins.conv`` registers ``redes plot filters`` this way).
+    ``redes plot <name>`` (``plugins.rbm`` registers ``redes sample`` with ``group=None``).
 
     The command runs wrapped exactly like a built-in one: a ``RedesError`` raised inside it is
     printed as one paragraph with its exit code (2 unless the subclass says otherwise), never a

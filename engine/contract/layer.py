@@ -44,7 +44,18 @@ layer and parameter name. Composite layers (a residual block) return their inner
 from dataclasses import dataclass
 from typing import ClassVar
 
+import numpy as np
+
 from engine.errors import LayerPathError
+
+
+def unit_images(w, input_shape):
+    """Columns of a host (inputs, units) weight matrix as (units, C, H, W) images of
+    ``input_shape`` (C, H, W), for ``Layer.weight_images`` of dense-like layers; None when the
+    inputs are not that image's pixels."""
+    if len(input_shape) != 3 or int(np.prod(input_shape)) != w.shape[0]:
+        return None
+    return np.ascontiguousarray(np.asarray(w).T).reshape((w.shape[1],) + tuple(input_shape))
 
 
 @dataclass(frozen=True)
@@ -143,6 +154,20 @@ class Layer:
     def describe(self):
         """Short hyper-parameter summary for ``redes show``."""
         return ""
+
+    def weight_images(self, input_shape):
+        """The layer's input-side weights as images, for ``redes plot filters``; None if none.
+
+        ``input_shape`` is the per-sample image ``(channels, height, width)`` the layer's input
+        is, or is a flattening of: a convolution gets its own input shape, a dense layer after
+        a ``flatten`` (or on flat pixels) the image's. Return a host array ``(count, channels,
+        height, width)``, one image per output unit or filter, laid out like the input: a dense
+        layer's ``w[:, j]`` reshaped to the image, a 2-D convolution's kernels as they are. Return
+        None when the layer has no such weights or they do not cover this image (a hidden dense
+        layer's inputs are features, not pixels: their count differs from the image's size).
+        The default returns None.
+        """
+        return None
 
     def __repr__(self):
         return f"{type(self).__name__}({self.label or self.name})"

@@ -24,9 +24,3 @@ def register_layers(register):
 def register_callbacks(register):
     register(Augment)
 
-
-@hookimpl
-def register_commands(register):
-    from .plots import plot_filters  # matplotlib and typer load only when a command is wanted
-
-    register(plot_filters, name="filters", group="plot")

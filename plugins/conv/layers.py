@@ -169,6 +169,13 @@ class Conv(Layer):
         return text + ("" if self.use_bias else " no bias")
 
 
+    def weight_images(self, input_shape):
+        w = self.dev.to_host(self.params["w"])
+        if self.rank == 3:
+            return None  # a volume per kernel: no flat image to draw
+        return np.asarray(w).reshape(w.shape[:2] + (1,) * (4 - w.ndim) + w.shape[2:])
+
+
 class Conv1d(Conv):
     """1-D convolution on (C, L) per sample (the shared 3-D kernels with D = H = 1); see Conv."""
 

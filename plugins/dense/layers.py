@@ -1,6 +1,7 @@
 """Dense family layers: affine maps, activations and dropout; x, y: (batch, features)."""
 
 from engine import Layer
+from engine.contract.layer import unit_images
 from engine.runtime import device
 
 
@@ -66,6 +67,9 @@ class Dense(Layer):
 
     def describe(self):
         return f"init={self.init}" + ("" if self.use_bias else " no bias")
+
+    def weight_images(self, input_shape):
+        return unit_images(self.dev.to_host(self.params["w"]), input_shape)
 
 
 class Activation(Layer):

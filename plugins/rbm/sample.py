@@ -11,7 +11,7 @@ import typer
 
 from engine.errors import RedesError
 
-CHUNK = 50  # Gibbs steps per kernel call: bounds the pre-drawn uniforms' memory
+CHUNK = 50  # Gibbs steps per kernel call: bounds the memory of the drawn random numbers
 
 
 def sample(
@@ -74,23 +74,33 @@ def image_shape(n_visible, text=None):
 
 def gibbs_chains(rbm, steps, chains, rng):
     """P(v|h) after ``steps`` alternations of block Gibbs sampling from uniform random binary
-    visible states (Gaussian visible units: E[v|h]), on the layer's device; a host array."""
+    visible states (Gaussian visible units: E[v|h]), on the layer's device; a host array. The
+    chains' random numbers come from generators on the device seeded from ``rng``."""
+    from plugins.rbm.trainers import RNG_STATES
+
     dev, k, dtype = rbm.dev, rbm.k, rbm.params["w"].dtype
     n_visible, units = rbm.params["w"].shape
+    states = dev.empty((RNG_STATES, 2), np.uint64)
+    k.rng_init(int(rng.integers(0, 2**63)), states)
+    hidden_fill = k.normal_fill if rbm.gaussian_hidden else k.uniform_fill
     v = dev.to_device((rng.random((chains, n_visible)) < 0.5).astype(dtype))
     h_prob, hk_prob = (dev.empty((chains, units), dtype) for _ in range(2))
     err = dev.zeros((1,), np.float64)
+    n = min(CHUNK, max(1, steps - 1))
+    u_h, u_v = dev.empty((n, chains, units), dtype), dev.empty((n, chains, n_visible), dtype)
     done = 0
     while done < steps - 1:  # the last step's visible probabilities are drawn, not sampled
         n = min(CHUNK, steps - 1 - done)
-        u_h = dev.to_device(rng.random((n, chains, units), dtype=dtype))
-        u_v = dev.to_device(rng.random((n, chains, n_visible), dtype=dtype))
+        hidden_fill(states, u_h)
+        k.uniform_fill(states, u_v)
         k.cd_gibbs(v, rbm.params["w"], rbm.params["b"], rbm.params["c"], n, rbm.gaussian,
-                   u_h, u_v, h_prob, v, hk_prob, err)
+                   rbm.gaussian_hidden, u_h, u_v, h_prob, v, hk_prob, err)
         done += n
-    k.rbm_hidden(v, rbm.params["w"], rbm.params["b"], h_prob)
+    (k.rbm_hidden_mean if rbm.gaussian_hidden else k.rbm_hidden)(
+        v, rbm.params["w"], rbm.params["b"], h_prob)
     h = dev.empty((chains, units), dtype)
-    k.bernoulli_sample(h_prob, dev.to_device(rng.random((chains, units), dtype=dtype)), h)
+    hidden_fill(states, hk_prob)
+    (k.gaussian_sample if rbm.gaussian_hidden else k.bernoulli_sample)(h_prob, hk_prob, h)
     mean = dev.empty((chains, n_visible), dtype)
     (k.rbm_visible_mean if rbm.gaussian else k.rbm_visible)(h, rbm.params["w"], rbm.params["c"],
                                                             mean)

@@ -8,7 +8,8 @@ from engine.runtime import device as devices
 from engine.runtime.regularize import Regularizer
 
 KERNELS = devices.kernel_modules(__package__)
-EXACT_MAX_UNITS = 20  # the exact log-likelihood enumerates 2^units hidden states
+EXACT_MAX_UNITS = 20  # the exact log-likelihood enumerates 2^units binary states
+RNG_STATES = 4096  # xoroshiro128+ generators on the run's device (one CUDA thread each)
 EVAL_ROWS = 2048
 TRAIN_ROWS = 10000  # the "train" monitors look at the first rows only (an epoch-time budget)
 PLL_ROWS, PLL_WORK = 500, 1 << 23  # pseudo-log-likelihood: n_visible x units softplus per row
@@ -17,9 +18,9 @@ PLL_ROWS, PLL_WORK = 500, 1 << 23  # pseudo-log-likelihood: n_visible x units so
 class ContrastiveDivergence(Trainer):
     """CD-k (Hinton 2002) on the stage's single ``rbm`` layer.
 
-    Per batch v0 (n rows): h0 = P(h|v0); k steps of block Gibbs sampling from v0 with uniforms
-    drawn from the run's generator give vk and hk = P(h|vk) (``cd_gibbs``); the negative
-    log-likelihood gradient estimate
+    Per batch v0 (n rows): h0 = P(h|v0); k steps of block Gibbs sampling from v0 give vk and
+    hk = P(h|vk) (``cd_gibbs``; Gaussian hidden units: E[h|v] in place of P(h=1|v) and
+    h sampled as E[h|v] + N(0, I)); the negative log-likelihood gradient estimate
 
         dw = vk.T hk / m - v0.T h0 / n,   db = mean(hk) - mean(h0),   dc = mean(vk) - mean(v0)
 
@@ -38,8 +39,12 @@ class ContrastiveDivergence(Trainer):
     means overfitting), for binary visible units the ``pseudo_log_likelihood`` (Besag's,
     summed over every visible unit, mean over the split's first min(500, 2^23 / w.size) rows;
     deterministic, unlike scikit-learn's one random bit per row), and for at most 20 hidden
-    units the exact ``log_likelihood`` per sample (log Z by enumerating the
-    hidden states). Spec keys: ``epochs``, ``batch_size``, ``shuffle``, ``k`` (Gibbs steps, 1),
+    units the exact ``log_likelihood`` per sample (log Z by enumerating the hidden states; with
+    Gaussian hidden units log Z is a sum over the visible states instead, so it is reported for
+    at most 20 visible units). The random numbers come from ``RNG_STATES`` xoroshiro128+
+    generators seeded from the run's generator when the stage starts; they live on the run's
+    device (a GPU draws its own, nothing is copied from the host per step) and are saved in
+    checkpoints, so a resumed run draws what the uninterrupted one would. Spec keys: ``epochs``, ``batch_size``, ``shuffle``, ``k`` (Gibbs steps, 1),
     ``sparsity_target``, ``sparsity_cost``, ``sparsity_decay`` and the regulariser keys.
     """
 
@@ -88,6 +93,11 @@ class ContrastiveDivergence(Trainer):
         if not rbm.trainable:
             raise SpecError(f"the {self.name} trainer updates layer '{rbm.label}', which is "
                             f"frozen (trainable = false).", source=source, path=where)
+        if self.sparsity_cost > 0 and rbm.gaussian_hidden:
+            raise SpecError(f"sparsity_cost applies to binary hidden units, but layer "
+                            f"'{rbm.label}' has hidden = \"gaussian\" (linear units have no "
+                            f"activity probability to hold at a target); leave sparsity_cost "
+                            f"at 0.", source=source, path=stage.section("trainer"))
         self.k = devices.kernels_for(self, run.dev)
         self.regularizer.setup(run, section=stage.section("trainer"))
         self.dtype = run.network.dtype
@@ -96,6 +106,8 @@ class ContrastiveDivergence(Trainer):
         self.q = None
         if self.sparsity_cost > 0:
             self.q = run.dev.to_device(np.full(rbm.units, self.sparsity_target, np.float64))
+        self.rng_states = run.dev.empty((RNG_STATES, 2), np.uint64)
+        self.k.rng_init(int(run.rng.integers(0, 2**63)), self.rng_states)
 
     def _buffer(self, run, key, shape):
         buf = self._buffers.get(key)
@@ -103,15 +115,18 @@ class ContrastiveDivergence(Trainer):
             buf = self._buffers[key] = run.dev.empty(shape, self.dtype)
         return buf
 
-    def _uniforms(self, run, rows):
-        """(u_h, u_v) for k Gibbs steps over ``rows`` chains, drawn on the host."""
-        rbm, dt = self.rbm, self.dtype
-        u_h = run.rng.random((self.k_steps, rows, rbm.units), dtype=dt)
+    def noise(self, run, rows):
+        """(u_h, u_v) for k Gibbs steps over ``rows`` chains, drawn on the run's device: uniforms
+        (Gaussian hidden units: u_h standard normals; Gaussian visible units: u_v unused)."""
+        rbm, k = self.rbm, self.k
+        u_h = self._buffer(run, "u_h", (self.k_steps, rows, rbm.units))
+        (k.normal_fill if rbm.gaussian_hidden else k.uniform_fill)(self.rng_states, u_h)
         if rbm.gaussian:  # mean-field visible reconstructions draw nothing
-            u_v = np.zeros((self.k_steps, 1, 1), dt)
+            u_v = self._buffer(run, "u_v", (self.k_steps, 1, 1))
         else:
-            u_v = run.rng.random((self.k_steps, rows, rbm.params["c"].shape[0]), dtype=dt)
-        return run.dev.to_device(u_h), run.dev.to_device(u_v)
+            u_v = self._buffer(run, "u_v", (self.k_steps, rows, rbm.params["c"].shape[0]))
+            k.uniform_fill(self.rng_states, u_v)
+        return u_h, u_v
 
     # -- one step ----------------------------------------------------------------------------
     def negative_phase(self, run, v0, h0):
@@ -122,10 +137,10 @@ class ContrastiveDivergence(Trainer):
         n, n_vis = v0.shape
         vk = self._buffer(run, "vk", (n, n_vis))
         hk = self._buffer(run, "hk", h0.shape)
-        u_h, u_v = self._uniforms(run, n)
-        p = self.rbm.params
-        self.k.cd_gibbs(v0, p["w"], p["b"], p["c"], self.k_steps, self.rbm.gaussian, u_h, u_v,
-                        h0, vk, hk, self._sq)
+        u_h, u_v = self.noise(run, n)
+        p, rbm = self.rbm.params, self.rbm
+        self.k.cd_gibbs(v0, p["w"], p["b"], p["c"], self.k_steps, rbm.gaussian,
+                        rbm.gaussian_hidden, u_h, u_v, h0, vk, hk, self._sq)
         return vk, hk
 
     def train_batch(self, run, x, t):
@@ -155,22 +170,25 @@ class ContrastiveDivergence(Trainer):
             x = x[:TRAIN_ROWS]
         w, b, c = (np.asarray(run.dev.to_host(self.rbm.params[key]), np.float64)
                    for key in ("w", "b", "c"))
-        gaussian = self.rbm.gaussian
-        out = {"recon_error": recon_error(x, w, b, c, gaussian),
-               "free_energy": float(free_energy(x, w, b, c, gaussian).mean())}
+        gaussian, gh = self.rbm.gaussian, self.rbm.gaussian_hidden
+        out = {"recon_error": recon_error(x, w, b, c, gaussian, gh),
+               "free_energy": float(free_energy(x, w, b, c, gaussian, gh).mean())}
         if split != "train":
             ref = run.data["train"][0][: len(x)]
             out["free_energy_gap"] = out["free_energy"] - float(
-                free_energy(ref, w, b, c, gaussian).mean())
+                free_energy(ref, w, b, c, gaussian, gh).mean())
         if not gaussian:
             rows = max(1, min(PLL_ROWS, PLL_WORK // w.size))
-            out["pseudo_log_likelihood"] = pseudo_log_likelihood(x[:rows], w, b, c)
-        if self.rbm.units <= EXACT_MAX_UNITS:
-            out["log_likelihood"] = log_likelihood(x, w, b, c, gaussian)
+            out["pseudo_log_likelihood"] = pseudo_log_likelihood(x[:rows], w, b, c, gh)
+        if (w.shape[0] if gh else w.shape[1]) <= EXACT_MAX_UNITS:
+            out["log_likelihood"] = log_likelihood(x, w, b, c, gaussian, gh)
         return out
 
     def state(self):
-        return {} if self.q is None else {"sparsity_q": self.q_host()}
+        out = {"rng_states": np.array(self.rbm.dev.to_host(self.rng_states))}
+        if self.q is not None:
+            out["sparsity_q"] = self.q_host()
+        return out
 
     def q_host(self):
         return np.array(self.rbm.dev.to_host(self.q))
@@ -178,6 +196,12 @@ class ContrastiveDivergence(Trainer):
     def load_state(self, state):
         if self.q is not None and "sparsity_q" in state:
             self.rbm.dev.copy_(self.q, np.asarray(state["sparsity_q"], np.float64))
+        if "rng_states" in state:  # checkpoints from before device generators have none
+            states = np.asarray(state["rng_states"], np.uint64)
+            if states.shape != tuple(self.rng_states.shape):
+                raise ValueError(f"the checkpoint's generator states have shape {states.shape}, "
+                                 f"this run's {tuple(self.rng_states.shape)}")
+            self.rbm.dev.copy_(self.rng_states, states)
 
 
 class PersistentCD(ContrastiveDivergence):
@@ -218,14 +242,15 @@ class PersistentCD(ContrastiveDivergence):
         self.v_chain = run.dev.take(run.x_train, rows)
 
     def negative_phase(self, run, v0, h0):
-        p = self.rbm.params
-        self.k.rbm_hidden(v0, p["w"], p["b"], h0)
+        p, rbm = self.rbm.params, self.rbm
+        (self.k.rbm_hidden_mean if rbm.gaussian_hidden else self.k.rbm_hidden)(
+            v0, p["w"], p["b"], h0)
         m = self.v_chain.shape[0]
         h_start = self._buffer(run, "h_chain0", (m, self.rbm.units))
         hk = self._buffer(run, "hk", (m, self.rbm.units))
-        u_h, u_v = self._uniforms(run, m)
-        self.k.cd_gibbs(self.v_chain, p["w"], p["b"], p["c"], self.k_steps, self.rbm.gaussian,
-                        u_h, u_v, h_start, self.v_chain, hk, self._sq)
+        u_h, u_v = self.noise(run, m)
+        self.k.cd_gibbs(self.v_chain, p["w"], p["b"], p["c"], self.k_steps, rbm.gaussian,
+                        rbm.gaussian_hidden, u_h, u_v, h_start, self.v_chain, hk, self._sq)
         # the chains are not the data: the reported error is the batch's mean-field one
         recon = self._buffer(run, "recon", v0.shape)
         visible = self.k.rbm_visible_mean if self.rbm.gaussian else self.k.rbm_visible
@@ -254,30 +279,52 @@ def _sigmoid(z):
     return 0.5 * (1.0 + np.tanh(0.5 * z))
 
 
-def free_energy(x, w, b, c, gaussian):
-    """F(v) per row: -v.c - sum softplus(v w + b) (Gaussian: |v - c|^2 / 2 - ...)."""
+def _hidden_term(z, b, gaussian_h):
+    """-(the hidden part of F) per row for pre-activations z = v w + b: sum softplus(z) for
+    binary hidden units, (|z|^2 - |b|^2) / 2 for Gaussian ones."""
+    if gaussian_h:
+        return 0.5 * (np.square(z).sum(1) - b @ b)
+    return _softplus(z).sum(1)
+
+
+def free_energy(x, w, b, c, gaussian, gaussian_h=False):
+    """F(v) per row: -v.c - sum softplus(v w + b) (Gaussian visible: |v - c|^2 / 2 - ...;
+    Gaussian hidden: ... - (|v w + b|^2 - |b|^2) / 2)."""
     out = np.empty(len(x))
     for s in range(0, len(x), EVAL_ROWS):
         v = np.asarray(x[s : s + EVAL_ROWS], np.float64)
         vis = 0.5 * np.square(v - c).sum(1) if gaussian else -(v @ c)
-        out[s : s + EVAL_ROWS] = vis - _softplus(v @ w + b).sum(1)
+        out[s : s + EVAL_ROWS] = vis - _hidden_term(v @ w + b, b, gaussian_h)
     return out
 
 
-def recon_error(x, w, b, c, gaussian):
+def recon_error(x, w, b, c, gaussian, gaussian_h=False):
     """Mean squared error per element of the mean-field one-step reconstruction
-    P(v|h = P(h|v)) (Gaussian: E[v|h])."""
+    P(v|h = P(h|v)) (Gaussian visible: E[v|h]; Gaussian hidden: h = E[h|v] = v w + b)."""
     total = 0.0
     for s in range(0, len(x), EVAL_ROWS):
         v = np.asarray(x[s : s + EVAL_ROWS], np.float64)
-        z = _sigmoid(v @ w + b) @ w.T + c
+        h = v @ w + b
+        z = (h if gaussian_h else _sigmoid(h)) @ w.T + c
         total += np.square(v - (z if gaussian else _sigmoid(z))).sum()
     return float(total / max(1, np.size(x)))
 
 
-def log_partition(w, b, c, gaussian, chunk=4096):
+def log_partition(w, b, c, gaussian, gaussian_h=False, chunk=4096):
     """log Z, exactly, by enumerating the 2^units hidden configurations: Z = sum_h e^{h.b}
-    prod_i (1 + e^{c_i + (w h)_i}) (Gaussian: (2 pi)^{n/2} e^{h.b + |c + w h|^2/2 - |c|^2/2})."""
+    prod_i (1 + e^{c_i + (w h)_i}) (Gaussian visible: (2 pi)^{n/2} e^{h.b + |c + w h|^2/2 -
+    |c|^2/2}). Gaussian hidden units: Z = sum_v e^{-F(v)} over the 2^n_visible binary visible
+    states (F without the (2 pi)^{units/2} it leaves out)."""
+    if gaussian_h:
+        n_vis = w.shape[0]
+        if n_vis > EXACT_MAX_UNITS:
+            raise ValueError(f"exact log Z of a Gaussian-hidden RBM enumerates 2^n_visible "
+                             f"states; n_visible = {n_vis} > {EXACT_MAX_UNITS}")
+        bits = 1 << np.arange(n_vis)
+        parts = [-free_energy(((np.arange(s, min(1 << n_vis, s + chunk))[:, None] & bits) != 0)
+                              .astype(np.float64), w, b, c, False, True)
+                 for s in range(0, 1 << n_vis, chunk)]
+        return float(np.logaddexp.reduce(np.concatenate(parts)))
     units = w.shape[1]
     if units > EXACT_MAX_UNITS:
         raise ValueError(f"exact log Z enumerates 2^units states; units = {units} > "
@@ -296,23 +343,29 @@ def log_partition(w, b, c, gaussian, chunk=4096):
     return float(np.logaddexp.reduce(np.concatenate(parts)))
 
 
-def log_likelihood(x, w, b, c, gaussian):
+def log_likelihood(x, w, b, c, gaussian, gaussian_h=False):
     """Mean log p(v) = -F(v) - log Z over the rows of x (a log density for Gaussian v)."""
-    return float(-free_energy(x, w, b, c, gaussian).mean() - log_partition(w, b, c, gaussian))
+    return float(-free_energy(x, w, b, c, gaussian, gaussian_h).mean()
+                 - log_partition(w, b, c, gaussian, gaussian_h))
 
 
-def pseudo_log_likelihood(x, w, b, c):
+def pseudo_log_likelihood(x, w, b, c, gaussian_h=False):
     """Mean over the rows of x of sum_i log P(v_i | v_-i) = sum_i log sigmoid(F(v~i) - F(v)),
     v~i being v with bit i flipped (binary visible units). Flipping bit i moves the hidden
     pre-activations by s_i w_i with s_i = 1 - 2 v_i, so no extra matrix product is needed:
-    F(v~i) - F(v) = -s_i c_i - sum_j [softplus(z_j + s_i w_ij) - softplus(z_j)]."""
+    F(v~i) - F(v) = -s_i c_i - sum_j [softplus(z_j + s_i w_ij) - softplus(z_j)] (Gaussian
+    hidden units: (z_j + s_i w_ij)^2 / 2 - z_j^2 / 2 in place of the softplus difference)."""
     total = 0.0
     rows = max(1, (1 << 22) // w.size)  # (rows, n_visible, units) float64 blocks of <= 32 MiB
     for start in range(0, len(x), rows):
         v = np.asarray(x[start : start + rows], np.float64)
         z = v @ w + b
         s = 1.0 - 2.0 * v
-        flipped = _softplus(z[:, None, :] + s[:, :, None] * w[None, :, :]).sum(2)
-        gap = -s * c - (flipped - _softplus(z).sum(1)[:, None])
+        moved = z[:, None, :] + s[:, :, None] * w[None, :, :]
+        if gaussian_h:
+            flipped, base = 0.5 * np.square(moved).sum(2), 0.5 * np.square(z).sum(1)
+        else:
+            flipped, base = _softplus(moved).sum(2), _softplus(z).sum(1)
+        gap = -s * c - (flipped - base[:, None])
         total += float(-np.logaddexp(0.0, -gap).sum())  # log sigmoid(gap), stably
     return total / max(1, len(x))

@@ -117,7 +117,7 @@ def test_bench_against_torch_without_torch_says_how_to_install_it(monkeypatch):
 
 
 @pytest.mark.parametrize("args, expected", [
-    (["--against", "tensorflow"], "only framework to compare against is torch"),
+    (["--against", "tensorflow"], "compare against torch or sklearn"),
     (["--against", "torch", "--optimizer", "adam"], "drop --optimizer"),
     (["--against", "torch", "--device", "cuda"], "CPU only"),
 ])
@@ -127,10 +127,48 @@ def test_bench_against_refuses_what_it_cannot_compare(args, expected):
     assert expected in " ".join(result.stderr.split())
 
 
-def test_a_workload_without_a_torch_twin_is_refused_by_name():
-    result = runner.invoke(app, ["bench", "rbm", "--batch", "10", "--n", "100", "--no-cold",
-                                 "--against", "torch"])
-    assert result.exit_code == 2 and "no PyTorch twin of the 'rbm' workload" in result.stderr
+def test_a_workload_without_a_twin_is_refused_by_name(monkeypatch):
+    monkeypatch.setitem(bench.WORKLOADS, "toy", bench.WORKLOADS["mlp"])
+    with pytest.raises(RedesError, match="no PyTorch twin of the 'toy' workload"):
+        bench_torch.run_against_torch("toy", batch=10, n=100, cold=False)
+    result = runner.invoke(app, ["bench", "mlp", "--batch", "10", "--n", "100", "--no-cold",
+                                 "--against", "sklearn"])
+    assert result.exit_code == 2 and "compares the rbm workload only" in result.stderr
+
+
+def test_torch_rbm_twin_is_cd1_and_learns():
+    """The hand-written CD-1 twin: one epoch of 20 batches on two repeated binary patterns
+    moves the weights and brings the reconstruction error of the last batch down."""
+    torch = pytest.importorskip("torch")
+    from engine.runtime.data import Splits
+
+    x = np.tile(np.array([[1.0] * 392 + [0.0] * 392, [0.0] * 392 + [1.0] * 392], np.float32),
+                (80, 1))
+    splits = Splits(x_train=x, y_train=np.zeros(160, np.int64))
+    twin = bench_torch.TorchRBMEpochs("rbm", 8, splits, threads=1, warmup=2)
+    w0 = twin.params[0].clone()
+    twin.epoch()
+    first = twin.losses[-1]
+    for _ in range(3):
+        twin.epoch()
+    assert len(twin.times) == 4 and not torch.equal(w0, twin.params[0])
+    assert twin.losses[-1] < 0.5 * first
+
+
+def test_run_against_torch_and_sklearn_time_the_rbm_workload():
+    pytest.importorskip("torch")
+    pytest.importorskip("sklearn")
+    from engine.commands.bench_sklearn import run_against_sklearn
+
+    for run, key in ((bench_torch.run_against_torch, "torch"), (run_against_sklearn, "sklearn")):
+        result = run("rbm", batch=16, reps=2, n=64, cold=False, warmup=2, threads=1)
+        ours, theirs = result["redes"], result[key]
+        assert result["against"] == key and ours["reps"] == theirs["reps"] == 2
+        assert result["ratio"] == ours["samples_per_sec"] / theirs["samples_per_sec"]
+        assert len(result["pair_ratios"]) == 2 and result["pair_ratio_median"] > 0
+    import torch
+
+    torch.set_num_threads(2)
 
 
 def test_bench_help_lists_both_workloads_and_the_against_option():

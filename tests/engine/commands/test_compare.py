@@ -96,3 +96,38 @@ def test_cli_compare_draws_the_chosen_metrics(tmp_path):
     result = CliRunner().invoke(app, args + ["--metric", "accuracy"])
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert "no metric 'accuracy'; the recorded metrics are: loss, seconds" in result.stderr
+
+
+STAGED = ROOT / "specs/staged_digits.toml"
+
+
+def test_compare_stage_sets_line_up_the_common_stages(tmp_path):
+    """--stages all --stages finetune: the same network with and without its first stage,
+    from the same initial weights; the histories keep the stage both runs have."""
+    from engine.commands.compare import parse_stages
+
+    spec = load_spec(STAGED, ["stages[0].trainer.epochs=2", "stages[1].trainer.epochs=3"])
+    names = [s["name"] for s in spec.raw["stages"]]
+    last = names[-1]
+    sets = [parse_stages("all", spec), parse_stages(last, spec)]
+    assert sets == [None, [last]]
+    lines, finals = [], {}
+    histories = compare(spec, [None], stages=sets, log=lines.append, finals=finals)
+    assert list(histories) == ["all stages", f"only {last}"]
+    assert all(len(h) == 3 and {row["stage"] for row in h} == {last} for h in histories.values())
+    # the first stage moved the weights the last one starts from: different curves
+    assert histories["all stages"][0]["loss"] != histories[f"only {last}"][0]["loss"]
+    assert len(lines) == 2 and lines[0].startswith("all stages: ") and lines[0].endswith(" s)")
+    assert finals[f"only {last}"]["seconds"] > 0
+    with pytest.raises(SpecError, match="no stage named 'nope'"):
+        parse_stages("nope", spec)
+    with pytest.raises(SpecError, match=r"needs a spec with \[\[stages\]\]"):
+        parse_stages("all", load_spec(QUICKSTART))
+    out = tmp_path / "stages.png"
+    result = CliRunner().invoke(app, ["compare", str(STAGED), "--stages", "all", "--stages", last,
+                                      "--set", "stages[0].trainer.epochs=1",
+                                      "--set", "stages[1].trainer.epochs=1", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert _read_png(out).std() > 0.05
+    result = CliRunner().invoke(app, ["compare", str(STAGED)])
+    assert result.exit_code == 2 and "needs --optimizer" in result.output

@@ -193,18 +193,18 @@ def test_commands_name_clashes_and_unknown_groups_name_the_plugins():
     from engine.runtime import plugins
     from engine.errors import PluginError
 
-    def filters():
-        """Clashes with plugins.conv's plot kind."""
+    def sample():
+        """Clashes with plugins.rbm's command."""
 
     class Clash:
         @hookimpl
         def register_commands(self, register):
-            register(filters, group="plot")
+            register(sample)
 
     class Elsewhere:
         @hookimpl
         def register_commands(self, register):
-            register(filters, group="show")
+            register(sample, group="show")
 
     messages = []
     for plugin in (Clash(), Elsewhere()):
@@ -216,11 +216,11 @@ def test_commands_name_clashes_and_unknown_groups_name_the_plugins():
             plugins.pm.unregister(plugin)
         messages.append(str(caught.value))
     clash, elsewhere = messages
-    assert clash.startswith("two plugins register the command `redes plot filters`: ")
-    assert "'plugins.conv'" in clash and "'tests.engine.runtime.test_plugins'" in clash  # either order
-    assert elsewhere.startswith("plugin 'tests.engine.runtime.test_plugins' registers command 'filters' "
+    assert clash.startswith("two plugins register the command `redes sample`: ")
+    assert "'plugins.rbm'" in clash and "'tests.engine.runtime.test_plugins'" in clash  # either order
+    assert elsewhere.startswith("plugin 'tests.engine.runtime.test_plugins' registers command 'sample' "
                                 "in group 'show'")
     assert sorted((c.group or "", c.name, c.plugin) for c in plugins.commands()) == [
         ("", "sample", "plugins.rbm"), ("plot", "codes", "plugins.autoencoder"),
-        ("plot", "filters", "plugins.conv"), ("plot", "learning-speed", "plugins.callbacks"),
-        ("plot", "reconstructions", "plugins.autoencoder")]  # the built-in ones
+        ("plot", "learning-speed", "plugins.callbacks"),
+        ("plot", "reconstructions", "plugins.autoencoder")]  # the built-in ones (`redes plot filters` is the engine's)

@@ -2,7 +2,7 @@
 geometries: shapes, strides, dilations, padding sizes and modes, kernel sizes."""
 
 import numpy as np
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from engine.runtime.network import Network, place
@@ -34,9 +34,13 @@ def conv_case(draw, rank):
     return kwargs, (draw(st.integers(1, 2)),) + tuple(sizes)
 
 
-def check(name, kwargs, shape, seed, batch=2):
+def check(name, kwargs, shape, seed, batch=2, distinct=False):
     layer = build_layer(name, shape, **kwargs)
-    x = np.random.default_rng(seed).uniform(-1, 1, (batch,) + shape)
+    rng = np.random.default_rng(seed)
+    if distinct:  # a random order of evenly spaced values: no two closer than the checker's step
+        x = rng.permutation(np.linspace(-1, 1, batch * int(np.prod(shape)))).reshape((batch,) + shape)
+    else:
+        x = rng.uniform(-1, 1, (batch,) + shape)
     assert gradcheck(layer, x, seed=seed)
 
 
@@ -64,9 +68,11 @@ def pool_case(draw):
 
 
 @given(pool_case(), st.integers(0, 2**16))
+@example((dict(window=[3, 1], stride=None), (1, 3, 2)), 275)  # tied within 1e-6 as uniform draws
 def test_maxpool2d_gradients(case, seed):
-    # continuous random inputs have no ties; the checker skips any stencil that crosses a kink
-    check("maxpool2d", *case, seed)
+    # uniform draws can tie within the step (0.5966279 and 0.5966282 in one window, seed 275), a
+    # true kink the checker rightly refuses to call a pass; so the values are spaced apart
+    check("maxpool2d", *case, seed, distinct=True)
 
 
 @given(pool_case(), st.integers(0, 2**16))

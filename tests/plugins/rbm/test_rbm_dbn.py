@@ -117,3 +117,36 @@ def test_dbn_interrupted_in_stage_two_resumes_bit_for_bit(tmp_path):
     fit(resumed)
     assert np.array_equal(resumed.model.flat_params, uninterrupted.model.flat_params)
     assert [h["loss"] for h in resumed.history] == [h["loss"] for h in uninterrupted.history]
+
+
+def test_greedy_stack_unrolls_into_a_dense_sigmoid_network(tmp_path):
+    """The pre-trained stack, copied by name into dense + sigmoid layers (``init_map``): the
+    dense network's first layer holds exactly the first RBM's weights and biases, and the two
+    networks compute the same function."""
+    ckpt = tmp_path / "dbn.h5"
+    text = DBN.replace("epochs = 8", "epochs = 1") + f'\n[checkpoint]\npath = "{ckpt.as_posix()}"\n'
+    dbn = build_run(parse_spec(text, source="dbn.toml"))
+    fit(dbn)
+    unrolled = f"""
+seed = 9
+[data]
+type = "digits"
+validation = 0.2
+[model]
+init_from = "{ckpt.as_posix()}"
+init_map = {{ "fc1/w" = "rbm1/w", "fc1/b" = "rbm1/b", "fc2/w" = "rbm2/w", "fc2/b" = "rbm2/b", "head/w" = "out/w", "head/b" = "out/b" }}
+layers = [
+  {{ type = "dense", units = 48, name = "fc1" }}, {{ type = "sigmoid" }},
+  {{ type = "dense", units = 24, name = "fc2" }}, {{ type = "sigmoid" }},
+  {{ type = "dense", units = 10, name = "head" }},
+]
+[loss]
+type = "softmax_cross_entropy"
+"""
+    dense = build_run(parse_spec(unrolled, source="unrolled.toml"))
+    rbm1, fc1 = dbn.model.layers[0], dense.model.layers[0]
+    np.testing.assert_array_equal(fc1.params["w"], rbm1.params["w"])
+    np.testing.assert_array_equal(fc1.params["b"], rbm1.params["b"])
+    x = dbn.splits.x_test[:16].astype(np.float32)
+    np.testing.assert_allclose(dense.model.forward(x)[0], dbn.model.forward(x)[0], rtol=1e-5,
+                               atol=1e-6)

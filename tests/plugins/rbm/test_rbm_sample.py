@@ -69,3 +69,21 @@ def test_bad_requests_are_one_paragraph_errors(trained):
     with pytest.raises(RedesError, match="not a square number"):
         image_shape(60)
     assert image_shape(60, "6x10") == (6, 10)
+
+
+@pytest.mark.parametrize("hidden", ["bernoulli", "gaussian"])
+def test_chains_of_either_hidden_kind_draw_the_same_on_cuda_as_on_cpu(hidden):
+    """The chains' random numbers come from generators on the layer's device: the CUDA
+    simulator draws what the CPU draws (Gaussian hidden units: E[h|v] plus normal noise)."""
+    from numba import cuda
+
+    from engine import testing
+
+    got = {}
+    for device in ("cpu", "cuda"):
+        if device == "cuda" and not cuda.is_available():
+            pytest.skip("no CUDA (and not running the simulator)")
+        rbm = testing.build_layer("rbm", (16,), seed=3, device=device, units=4, hidden=hidden)
+        got[device] = gibbs_chains(rbm, 7, 3, np.random.default_rng(2))
+    assert got["cpu"].shape == (3, 16) and ((got["cpu"] >= 0) & (got["cpu"] <= 1)).all()
+    np.testing.assert_allclose(got["cuda"], got["cpu"], rtol=1e-9, atol=1e-12)

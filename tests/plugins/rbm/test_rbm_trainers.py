@@ -6,7 +6,10 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from engine import testing
 from engine.errors import SpecError
 from engine.runtime import checkpoint as ckpt
 from engine.runtime import plugins as plugin_manager
@@ -15,22 +18,22 @@ from engine.runtime.loop import attach_data, build_run, fit
 from engine.runtime.resume import run_from_checkpoint
 from engine.runtime.spec import parse_spec, spec_from_dict
 from tests.engine.toy_plugin import interrupted_at
-from plugins.rbm import trainers
+from plugins.rbm import cpu_kernels, trainers
 from tests.plugins.rbm import naive
 
 LN3 = math.log(3.0)
 
 
 class FixedUniforms:
-    """Stands in for ``run.rng``: hands out the given uniform arrays in order."""
+    """Stands in for a trainer's ``noise``: hands out the given (u_h, u_v) arrays in order."""
 
     def __init__(self, *arrays):
         self.arrays = list(arrays)
 
-    def random(self, shape, dtype):
-        a = np.asarray(self.arrays.pop(0), dtype)
-        assert a.shape == tuple(shape), (a.shape, shape)
-        return a
+    def __call__(self, run, rows):
+        u_h, u_v = (np.asarray(self.arrays.pop(0), np.float64) for _ in range(2))
+        assert u_h.shape[1] == u_v.shape[1] == rows, (u_h.shape, u_v.shape, rows)
+        return u_h, u_v
 
 
 def _tiny_run(x, trainer, optimizer=None, units=2, dtype=np.float64, seed=0, **layer_keys):
@@ -61,7 +64,7 @@ def test_cd1_step_equals_the_hand_computed_one_on_a_3x2_rbm(l2, lr_mult):
     rbm = run.network.layers[0]
     w0 = np.array([[LN3, 0.0], [0.0, -LN3], [0.0, 0.0]])
     rbm.params["w"][...] = w0
-    run.rng = FixedUniforms([[[0.5, 0.1]]], [[[0.9, 0.2, 0.4]]])
+    run.trainer.noise = FixedUniforms([[[0.5, 0.1]]], [[[0.9, 0.2, 0.4]]])
     fit(run)
     dw = np.array([[-0.75, -0.25], [-0.25, 0.0], [0.5, 0.25]])
     lr = 0.1 * lr_mult
@@ -71,7 +74,7 @@ def test_cd1_step_equals_the_hand_computed_one_on_a_3x2_rbm(l2, lr_mult):
     # the loss is the first reconstruction's squared error per element, before the step:
     # v0 - P(v|h) = [1, 1, 0] - [3/4, 1/4, 1/2] -> (1/16 + 9/16 + 4/16) / 3 = 14/48
     assert run.history[0]["loss"] == pytest.approx(14 / 48, rel=1e-12)
-    assert not run.rng.arrays  # every uniform drawn, none more
+    assert not run.trainer.noise.arrays  # every uniform drawn, none more
 
 
 def test_cd_gradient_goes_through_the_runs_optimizer():
@@ -83,7 +86,7 @@ def test_cd_gradient_goes_through_the_runs_optimizer():
     rbm = run.network.layers[0]
     w0 = np.array([[LN3, 0.0], [0.0, -LN3], [0.0, 0.0]])
     rbm.params["w"][...] = w0
-    run.rng = FixedUniforms([[[0.5, 0.1]]], [[[0.9, 0.2, 0.4]]])
+    run.trainer.noise = FixedUniforms([[[0.5, 0.1]]], [[[0.9, 0.2, 0.4]]])
     fit(run)
     dw = np.array([[-0.75, -0.25], [-0.25, 0.0], [0.5, 0.25]])
     np.testing.assert_allclose(rbm.params["w"], w0 - 0.01 * np.sign(dw), rtol=1e-6, atol=1e-9)
@@ -168,16 +171,18 @@ def test_pcd_chains_persist_across_batches():
     assert all(any(np.array_equal(row, p) for p in PATTERNS) for row in chain)
     for _ in range(3):
         before, params = chain.copy(), {key: rbm.params[key].copy() for key in "wbc"}
-        replay = np.random.Generator(np.random.PCG64())
-        replay.bit_generator.state = run.rng.bit_generator.state
+        replay = tr.rng_states.copy()  # the device generators, here host arrays
         tr.train_batch(run, x[:4], None)
-        u_h = replay.random((2, 7, 3), dtype=np.float64)
-        u_v = replay.random((2, 7, 6), dtype=np.float64)
+        u_h, u_v = np.empty((2, 7, 3)), np.empty((2, 7, 6))
+        cpu_kernels.uniform_fill(replay, u_h)
+        cpu_kernels.uniform_fill(replay, u_v)
+        assert np.array_equal(replay, tr.rng_states)  # the draws above were the step's
         _, vk, _, _ = naive.cd_gibbs(before, params["w"], params["b"], params["c"], 2, False,
                                      u_h, u_v)
         assert tr.v_chain is chain  # the same particles, advanced in place
         np.testing.assert_array_equal(chain, vk)  # continued from where they were, not from x
     assert tr.state()["chains"].shape == (7, 6)
+    assert tr.state()["rng_states"].shape == (trainers.RNG_STATES, 2)
 
 
 PCD_SPEC = """
@@ -222,6 +227,8 @@ def test_pcd_run_interrupted_mid_run_resumes_bit_for_bit(tmp_path, toy_plugin):
     fit(resumed)
     assert np.array_equal(resumed.model.flat_params, uninterrupted.model.flat_params)
     assert np.array_equal(resumed.trainer.v_chain, uninterrupted.trainer.v_chain)
+    # the device generators were restored, not re-seeded: they end where the uninterrupted ones do
+    assert np.array_equal(resumed.trainer.rng_states, uninterrupted.trainer.rng_states)
     assert np.array_equal(resumed.trainer.q_host(), uninterrupted.trainer.q_host())
     assert [h["loss"] for h in resumed.history] == [h["loss"] for h in uninterrupted.history]
     assert [h["val_log_likelihood"] for h in resumed.history] == [
@@ -284,8 +291,9 @@ def test_gaussian_visible_rbm_trains_on_standardised_data():
 @pytest.mark.cuda
 @pytest.mark.parametrize("trainer", ["cd", "pcd"])
 def test_training_on_cuda_matches_cpu(trainer):
-    """Same seed, same uniforms (drawn on the host): the CUDA run (simulator) draws the same
-    samples as the CPU run, so the parameters agree to rounding after several steps."""
+    """Same seed, so the same generator states: the CUDA run (simulator) draws its random
+    numbers on the device, the same ones the CPU run draws, so the two draw the same samples and
+    the parameters agree to rounding after several steps."""
     from numba import cuda
 
     if not cuda.is_available():
@@ -309,6 +317,8 @@ def test_training_on_cuda_matches_cpu(trainer):
         assert a["log_likelihood"] == pytest.approx(b["log_likelihood"], rel=1e-9)
     if trainer == "pcd":
         np.testing.assert_array_equal(gpu.trainer.state()["chains"], cpu.trainer.state()["chains"])
+    np.testing.assert_array_equal(gpu.trainer.state()["rng_states"],
+                                  cpu.trainer.state()["rng_states"])
 
 
 def test_bench_rbm_workload_trains_the_rbm_with_cd1():
@@ -322,3 +332,106 @@ def test_bench_rbm_workload_trains_the_rbm_with_cd1():
     assert run.trainer.name == "cd" and run.optimizer.iterations == 4
     assert 0 < total / 256 < 1  # the summed per-element reconstruction error of [0, 1] data
     assert not np.array_equal(before, run.network.flat_params)
+
+
+# -- Gaussian (linear) hidden units ----------------------------------------------------------
+@given(data=st.data())
+@settings(max_examples=15)
+def test_rbm_layer_gradcheck(data):
+    """The up-pass of either hidden kind (sigmoid or linear) against central differences."""
+    batch, n_vis, units = (data.draw(st.integers(1, 5)) for _ in range(3))
+    hidden = data.draw(st.sampled_from(["bernoulli", "gaussian"]))
+    x = data.draw(testing.arrays((batch, n_vis)), label="x")
+    layer = testing.build_layer("rbm", (n_vis,), seed=data.draw(st.integers(0, 99)), units=units,
+                                hidden=hidden)
+    y, _ = layer.forward(x)
+    w, b = layer.params["w"], layer.params["b"]
+    np.testing.assert_allclose(y, x @ w + b if hidden == "gaussian" else naive.hidden(x, w, b),
+                               rtol=1e-12, atol=1e-14)
+    assert testing.gradcheck(layer, x)
+
+
+def test_gaussian_hidden_free_energy_and_log_z_match_integrals():
+    """F(v) = -log of the integral of e^-E(v, h) over h (less (units/2) log 2 pi), checked by
+    quadrature over one hidden unit; log Z = log sum_v e^-F(v) against the brute-force sum over
+    v of that integral."""
+    w, b, c = np.array([[0.8], [-0.5], [0.3]]), np.array([0.4]), np.array([0.2, -0.1, 0.5])
+    grid = np.linspace(-30, 30, 400001)
+    states = np.array(list(itertools.product([0.0, 1.0], repeat=3)))
+    direct = []
+    for v in states:
+        energy = -(v @ c) + 0.5 * np.square(grid - b[0]) - (v @ w[:, 0]) * grid
+        direct.append(np.log(np.trapezoid(np.exp(-energy), grid)) - 0.5 * math.log(2 * math.pi))
+    free = trainers.free_energy(states, w, b, c, False, True)
+    np.testing.assert_allclose(-free, direct, rtol=1e-9)
+    assert trainers.log_partition(w, b, c, False, True) == pytest.approx(
+        float(np.logaddexp.reduce(direct)), rel=1e-9)
+    assert trainers.log_partition(w, b, c, False, True, chunk=3) == pytest.approx(
+        trainers.log_partition(w, b, c, False, True), rel=1e-13)
+
+
+def test_gaussian_hidden_pseudo_log_likelihood_matches_its_definition():
+    rng = np.random.default_rng(3)
+    w, b, c = rng.normal(0, 1, (5, 3)), rng.normal(0, 1, 3), rng.normal(0, 1, 5)
+    x = (rng.random((7, 5)) < 0.5).astype(np.float64)
+    free = trainers.free_energy(x, w, b, c, False, True)
+    want = 0.0
+    for i in range(5):
+        flipped = x.copy()
+        flipped[:, i] = 1 - flipped[:, i]
+        want += -np.logaddexp(0, -(trainers.free_energy(flipped, w, b, c, False, True) - free)).sum()
+    assert trainers.pseudo_log_likelihood(x, w, b, c, True) == pytest.approx(want / 7, rel=1e-12)
+
+
+@pytest.mark.parametrize("trainer", ["cd", "pcd"])
+def test_gaussian_hidden_rbm_log_likelihood_rises_under_training(trainer):
+    """Linear hidden units sampled with Gaussian noise: the exact log-likelihood (a sum over
+    the 2^6 visible states) rises well above the uniform model's. PCD's persistent chains of
+    linear units wander, so its curve is noisier: its last ten epochs are judged together."""
+    x = np.repeat(PATTERNS, 8, axis=0)
+    run = _tiny_run(x, {"type": trainer, "k": 1, "epochs": 40, "batch_size": 8},
+                    optimizer={"type": "sgd", "lr": 0.02, "momentum": 0.5}, units=3,
+                    hidden="gaussian")
+    rbm = run.network.layers[0]
+    assert rbm.gaussian_hidden
+    before = trainers.log_likelihood(x, *(rbm.params[key] for key in "wbc"), False, True)
+    uniform = -6 * math.log(2)
+    fit(run)
+    curve = [h["log_likelihood"] for h in run.history]
+    assert all(np.isfinite(curve))
+    assert np.median(curve[-10:]) > max(before, uniform) + 1.0
+    if trainer == "cd":
+        assert curve[-1] > uniform + 1.5 and curve[-1] > curve[len(curve) // 4]
+    assert run.history[-1]["recon_error"] < run.history[0]["recon_error"]
+    assert "pseudo_log_likelihood" in run.history[-1]
+
+
+def test_gaussian_hidden_cd1_step_equals_the_reference():
+    x = PATTERNS[:2]
+    run = _tiny_run(x, {"type": "cd", "k": 1, "epochs": 1, "batch_size": 2, "shuffle": False},
+                    units=2, hidden="gaussian")
+    rbm = run.network.layers[0]
+    w, b, c = (rbm.params[key].copy() for key in "wbc")
+    u_h, u_v = np.array([[[0.3, -1.2], [0.7, 0.1]]]), np.array([[[0.2, 0.9, 0.5, 0.1, 0.6, 0.4],
+                                                                   [0.8, 0.3, 0.2, 0.7, 0.5, 0.9]]])
+    run.trainer.noise = FixedUniforms(u_h, u_v)
+    fit(run)
+    h0, vk, hk, _ = naive.cd_gibbs(x, w, b, c, 1, False, u_h, u_v, gaussian_h=True)
+    dw, db, dc = naive.cd_gradient(x, h0, vk, hk)
+    np.testing.assert_allclose(rbm.params["w"], w - 0.1 * dw, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(rbm.params["b"], b - 0.1 * db, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(rbm.params["c"], c - 0.1 * dc, rtol=1e-12, atol=1e-15)
+
+
+def test_gaussian_hidden_errors():
+    with pytest.raises(SpecError, match=r"\[model\.layers\[0\]\] visible and hidden units cannot "
+                                        r"both be gaussian"):
+        build_run(parse_spec(PCD_SPEC.replace('units = 16,', 'units = 16, visible = "gaussian", '
+                                              'hidden = "gaussian",'), source="p.toml"),
+                  load_data=False)
+    with pytest.raises(SpecError, match=r"\[model\.layers\[0\]\] hidden must be one of"):
+        build_run(parse_spec(PCD_SPEC.replace('units = 16,', 'units = 16, hidden = "relu",'),
+                             source="p.toml"), load_data=False)
+    with pytest.raises(SpecError, match=r"\[trainer\] sparsity_cost applies to binary hidden"):
+        build_run(parse_spec(PCD_SPEC.replace('units = 16,', 'units = 16, hidden = "gaussian",'),
+                             source="p.toml"))
