@@ -72,6 +72,41 @@ def test_lenet5_and_transfer_rows(shared_data, tmp_path):
     assert 0.955 <= tuned["test_accuracy"] <= 0.985  # 96.9 % (11-22), 98.1 % (11-30, AMD host)
 
 
+def test_stacked_autoencoder_digits_row(tmp_path):
+    accuracy = run_spec("stacked_autoencoder_digits.toml", tmp_path)["test_accuracy"]
+    assert 0.955 <= accuracy <= 0.98  # 96.9 % (2026-11-30)
+
+
+@pytest.mark.data
+def test_autoencoder_semeion_2d_row(shared_data, tmp_path):
+    from engine.runtime.resume import run_from_checkpoint
+    from plugins.autoencoder.plots import codes_png
+
+    run_spec("autoencoder_semeion_2d.toml", tmp_path, "--data-dir", shared_data)
+    run = run_from_checkpoint(tmp_path / "autoencoder_semeion_2d.h5", data_dir=shared_data)
+    knn = codes_png(run, tmp_path / "codes.png")
+    assert 0.48 <= knn["knn_codes"] and knn["knn_codes"] > knn["knn_pca"] + 0.05  # 0.53, 0.43
+
+
+@pytest.mark.data
+def test_deep_autoencoder_mnist_row_beats_pca(shared_data, tmp_path):
+    from engine.runtime.resume import run_from_checkpoint
+    from plugins.autoencoder.plots import pca_error, reconstruction_error
+
+    run_spec("deep_autoencoder_mnist.toml", tmp_path, "--data-dir", shared_data)
+    run = run_from_checkpoint(tmp_path / "deep_autoencoder_mnist.h5", data_dir=shared_data)
+    error, width = reconstruction_error(run)
+    assert width == 30
+    assert 6.0 <= error <= 7.7  # 6.85 (2026-11-30); PCA 13.86
+    assert error < pca_error(run.splits.x_train, run.splits.x_test, 30)
+
+
+@pytest.mark.data
+def test_denoising_mnist_row(shared_data, tmp_path):
+    final = run_spec("denoising_mnist.toml", tmp_path, "--data-dir", shared_data)
+    assert 6.0 <= final["test_recon_error"] <= 7.5  # 6.68 (2026-11-30)
+
+
 @pytest.mark.data
 def test_vanishing_gradient_row(shared_data, tmp_path):
     """The four hidden layers' learning speeds at initialisation within 2x of the book's (one

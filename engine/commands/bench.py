@@ -85,6 +85,18 @@ WORKLOADS = {
             "trainer": {"type": "backprop", "epochs": 1, "batch_size": 64},
         },
     },
+    "autoencoder": {
+        "description": "784-500-784 sigmoid autoencoder, tied weights, squared error, SGD lr 0.01 "
+                       "(plugins.autoencoder)",
+        "shape": (784,),
+        "flops_per_sample": 5 * 2 * 784 * 500,  # the five products of w5_ae.py's count
+        "spec": {
+            "data": {"type": "digits"},
+            "model": {"input_shape": [784], "layers": [{"type": "autoencoder", "units": 500}]},
+            "optimizer": {"type": "sgd", "lr": 0.01},
+            "trainer": {"type": "reconstruction", "epochs": 1, "batch_size": 64},
+        },
+    },
 }
 
 

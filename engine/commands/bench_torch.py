@@ -30,7 +30,7 @@ INSTALL_HINT = (
 )
 
 
-TWINS = ("mlp", "lenet5", "lstm")  # workloads whose layers torch_model translates
+TWINS = ("mlp", "lenet5", "lstm", "autoencoder")  # workloads whose layers torch_model translates
 HAND_WRITTEN = ("rbm",)  # workloads with a hand-written twin (TorchRBMEpochs)
 
 
@@ -49,6 +49,8 @@ def torch_model(workload, torch=None):
     torch = torch or import_torch()
     nn = torch.nn
     spec = bench.WORKLOADS[workload]["spec"]
+    if spec["trainer"]["type"] == "reconstruction":
+        return _torch_autoencoder(spec, torch)
     shape = tuple(spec["model"]["input_shape"])
     modules = []
     for layer in spec["model"]["layers"]:
@@ -111,6 +113,35 @@ def _LastState(lstm):
     return LastState()
 
 
+def _torch_autoencoder(spec, torch):
+    """The ``autoencoder`` workload's twin, as w5_ae.py writes it: tied weights (Xavier-uniform,
+    zero biases), sigmoid encoder and decoder, squared error summed over the inputs and averaged
+    over the batch; ``model.loss(x)`` is that loss. The weight is stored (units, inputs), as
+    ``nn.Linear`` stores it."""
+    nn = torch.nn
+    (layer,) = spec["model"]["layers"]
+    n_in, units = spec["model"]["input_shape"][0], layer["units"]
+
+    class TiedAutoencoder(nn.Module):
+        reconstructs = True
+
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(nn.init.xavier_uniform_(torch.empty(units, n_in)))
+            self.b = nn.Parameter(torch.zeros(units))
+            self.c = nn.Parameter(torch.zeros(n_in))
+
+        def forward(self, x):
+            h = torch.sigmoid(torch.addmm(self.b, x, self.w.t()))
+            return torch.sigmoid(torch.addmm(self.c, h, self.w))
+
+        def loss(self, x):
+            return torch.nn.functional.mse_loss(self(x), x, reduction="sum") / x.shape[0]
+
+    lr = spec["optimizer"]["lr"]
+    return TiedAutoencoder(), lambda params: torch.optim.SGD(params, lr=lr)
+
+
 class TorchEpochs:
     """The PyTorch side of a bench: ``epoch()`` trains and times one full epoch of the twin."""
 
@@ -139,7 +170,10 @@ class TorchEpochs:
             if steps is not None and s >= steps:
                 break
             idx = perm[i:i + batch]
-            loss = F.cross_entropy(model(x.index_select(0, idx)), y.index_select(0, idx))
+            if getattr(model, "reconstructs", False):  # an autoencoder: its input is its target
+                loss = model.loss(x.index_select(0, idx))
+            else:
+                loss = F.cross_entropy(model(x.index_select(0, idx)), y.index_select(0, idx))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -247,6 +247,7 @@ def fit(run, *, out=None, progress=None, log=None):
 def _fit(run, pm, every, progress, log):
     while True:
         if run.epoch == 0 and not run.stop:  # a stage starting afresh, not resumed mid-way
+            stagemod.initialise(run)
             pm.hook.on_stage_start(run=run, stage=run.stage)
         _fit_stage(run, pm, every, progress, log)
         if run.stage_index + 1 >= len(run.stages):

@@ -36,6 +36,7 @@ DEFAULT_PLUGINS = (
     "plugins.perceptron",
     "plugins.rbm",
     "plugins.recurrent",
+    "plugins.autoencoder",
 )
 ENTRY_POINT_GROUPS = ("redes", "redes.plugins")
 

@@ -21,7 +21,9 @@ Layout of a spec (every section but ``model`` has defaults)::
     [[stages]]    a multi-stage run (greedy layer-wise pre-training, then fine-tuning): each
                   stage has name (optional), layers = ["rbm0", ...] (the contiguous top-level
                   layers it trains, default all), trainer = { type = ... } and optionally its
-                  own optimizer = { ... } and loss = { ... } (else the spec's sections)
+                  own optimizer = { ... } and loss = { ... } (else the spec's sections), and
+                  init_map = { "dec/w" = { from = "rbm0/w", transpose = true } }: parameters
+                  copied within the model when the stage starts (unrolling pre-trained layers)
 
 Missing sections take defaults, listed in ``RunSpec.defaulted`` so the CLI can print them:
 ``[data]`` the embedded digits, ``[optimizer]`` sgd lr 0.1, ``[trainer]`` backprop, and
@@ -50,7 +52,7 @@ DATA_KEYS = {"validation", "validation_from", "preprocess", "pca_components", "t
 CHECKPOINT_KEYS = {"path": str, "every": int}
 MODEL_KEYS = {"layers", "input_shape", "dtype", "init_from", "init_layers", "init_map"}
 DTYPES = ("float32", "float64")
-STAGE_KEYS = ("name", "layers", "trainer", "optimizer", "loss")
+STAGE_KEYS = ("name", "layers", "trainer", "optimizer", "loss", "init_map")
 DEFAULT_LOSS = {"type": "softmax_cross_entropy"}
 DEFAULTS = {
     "seed": 0,
@@ -153,6 +155,7 @@ def stage_tables(raw):
         out.append({"name": None if implicit else table.get("name", f"stage{i + 1}"),
                     "layers": table.get("layers"), "trainer": trainer,
                     "optimizer": table.get("optimizer", raw["optimizer"]), "loss": loss,
+                    "init_map": table.get("init_map"),
                     "prefix": prefix, "trainer_path": f"{prefix}trainer",
                     "optimizer_path": f"{prefix}optimizer" if "optimizer" in table else "optimizer",
                     "loss_path": f"{prefix}loss" if "loss" in table else "loss"})
@@ -390,15 +393,7 @@ def validate(spec):
         if "init_from" not in model:
             raise SpecError("init_map needs init_from (the checkpoint to copy from).",
                             source=source, path="model.init_map")
-        mapping = model["init_map"]
-        ok = isinstance(mapping, dict) and all(
-            isinstance(v, str) or (isinstance(v, dict) and isinstance(v.get("from"), str)
-                                   and set(v) <= {"from", "transpose"}
-                                   and isinstance(v.get("transpose", False), bool))
-            for v in mapping.values())
-        if not ok:
-            raise SpecError('expected a table of "layer/key" = "layer/key" or { from = '
-                            '"layer/key", transpose = true }.', source=source, path="model.init_map")
+        _check_init_map(model["init_map"], source=source, path="model.init_map")
     if "init_layers" in model:
         names = [layer.label or f"{layer.name}{i}" for i, layer in enumerate(layers)]
         chosen = model["init_layers"]
@@ -436,6 +431,24 @@ def validate(spec):
     for i, table in enumerate(raw["callbacks"]):
         construct("callbacks", table, path=f"callbacks[{i}]", source=source)
     return spec
+
+
+def _check_init_map(mapping, *, source, path):
+    ok = isinstance(mapping, dict) and all(
+        isinstance(v, str) or (isinstance(v, dict) and isinstance(v.get("from"), str)
+                               and set(v) <= {"from", "transpose"}
+                               and isinstance(v.get("transpose", False), bool))
+        for v in mapping.values())
+    if not ok:
+        raise SpecError('expected a table of "layer/key" = "layer/key" or { from = '
+                        '"layer/key", transpose = true }.', source=source, path=path)
+
+
+def init_map_entries(mapping):
+    """(destination, source, transpose) for each entry of an ``init_map`` table."""
+    return [(dest, src, False) if isinstance(src, str)
+            else (dest, src["from"], bool(src.get("transpose", False)))
+            for dest, src in mapping.items()]
 
 
 def stage_range(names, layers, *, source, path):
@@ -478,6 +491,8 @@ def _validate_stages(raw, layers, source):
                                 path=f"stages[{i}].trainer")
             if "name" in table and not isinstance(table["name"], str):
                 raise SpecError("expected a string.", source=source, path=f"stages[{i}].name")
+            if "init_map" in table:
+                _check_init_map(table["init_map"], source=source, path=f"stages[{i}].init_map")
     for stage in stage_tables(raw):
         prefix = stage["prefix"]
         stage_range(stage["layers"], layers, source=source, path=f"{prefix}layers")

@@ -9,7 +9,10 @@ stage's own:
   parameter storage, so an optimizer steps only the stage's parameters;
 * the stage's inputs are the model's splits passed once through the layers before the stage
   (evaluation mode), so stage 2 of a deep belief net trains on stage 1's hidden activities;
-* its targets are converted for the stage's loss (``"inputs"`` targets are those inputs).
+* its targets are converted for the stage's loss (``"inputs"`` targets are those inputs);
+* a stage's ``init_map`` copies parameters within the model when the stage starts afresh
+  (``initialise``; not when a run resumes mid-stage), e.g. an unrolled deep autoencoder's
+  decoder from its pre-trained encoder's transposed weights.
 
 On resume the checkpoint's state of the current stage (optimizer slots, trainer state, the
 generator, the stop flag) is applied *after* the stage's setup, so setup may allocate or draw
@@ -24,7 +27,8 @@ import numpy as np
 from engine.runtime import device as devices
 from engine.contract import targets as target_kinds
 from engine.runtime.network import place
-from engine.runtime.spec import construct, stage_range, stage_tables
+from engine.errors import SpecError
+from engine.runtime.spec import construct, init_map_entries, stage_range, stage_tables
 
 log = logging.getLogger("redes")
 
@@ -42,6 +46,7 @@ class Stage:
     loss: object  # None for trainers that need no loss
     prefix: str  # spec path prefix of the stage's tables: "" or "stages[1]."
     count: int = 1
+    copies: tuple = ()  # (dest offset, source offset, shape, transpose) from the stage's init_map
 
     def section(self, key):
         """The spec path of one of the stage's tables, for error messages (``stages[1].trainer``)."""
@@ -73,8 +78,49 @@ def build(spec, model, dev):
                               source=source),
             optimizer=construct("optimizers", table["optimizer"], path=table["optimizer_path"],
                                 source=source),
-            loss=loss, prefix=table["prefix"], count=len(tables)))
+            loss=loss, prefix=table["prefix"], count=len(tables),
+            copies=_resolve_copies(model, table.get("init_map"), source=source,
+                                   path=f"{table['prefix']}init_map")))
     return stages
+
+
+def _resolve_copies(model, mapping, *, source, path):
+    """A stage's ``init_map`` checked against the model: (dest offset, source offset, source
+    shape, transpose) per entry, offsets into the model's flat parameter vector."""
+    if not mapping:
+        return ()
+    index = {f"{lpath}/{key}": (offset, tuple(shape))
+             for lpath, key, offset, shape, _ in model.param_index}
+    have = ", ".join(index)
+    copies = []
+    for dest, src, transpose in init_map_entries(mapping):
+        for name in (dest, src):
+            if name not in index:
+                raise SpecError(f"the model has no parameter '{name}' (it has {have}).",
+                                source=source, path=path)
+        (d_off, d_shape), (s_off, s_shape) = index[dest], index[src]
+        shape = s_shape[::-1] if transpose else s_shape
+        if len(s_shape) > 2 or shape != d_shape:
+            raise SpecError(f"'{src}'{' transposed' if transpose else ''} has shape {shape} but "
+                            f"'{dest}' has shape {d_shape}.", source=source, path=path)
+        copies.append((d_off, s_off, s_shape, transpose))
+    return tuple(copies)
+
+
+def initialise(run):
+    """Apply the current stage's ``init_map``: copy model parameters into others (transposed
+    where asked), all read before any is written. Called when a stage starts afresh."""
+    model = run.model
+    if not run.stage.copies:
+        return
+    flat = model.dev.to_host(model.flat_params)
+    values = []
+    for d_off, s_off, shape, transpose in run.stage.copies:
+        size = int(np.prod(shape))
+        block = np.array(flat[s_off : s_off + size]).reshape(shape)
+        values.append((d_off, np.ascontiguousarray(block.T if transpose else block).reshape(-1)))
+    for d_off, block in values:
+        model.dev.copy_(model.flat_params[d_off : d_off + block.size], block)
 
 
 def stage_inputs(model, start, x):

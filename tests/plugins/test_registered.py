@@ -34,6 +34,7 @@ ROWS = {
     "lstm": ({"units": 3}, (4, 2), (3,), False),
     "gru": ({"units": 3, "initial_state": "learned"}, (4, 2), (3,), False),
     "reshape": ({"shape": [3, 2]}, (6,), (3, 2), False),
+    "autoencoder": ({"units": 3, "tied": False, "code": "tanh"}, (5,), (3,), False),
 }
 NO_BACKWARD = {"threshold", "stochastic_binary"}  # checked by their own plugin tests
 INTEGER_INPUTS = {"embedding"}  # token ids: tests/plugins/recurrent/test_recurrent_layers.py

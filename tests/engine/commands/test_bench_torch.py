@@ -19,13 +19,15 @@ def _ours_as_torch(run):
     """redes' parameters in the twin's order and layout: dense w is (in, out), nn.Linear's weight
     (out, in); conv w is (filters, channels, kh, kw) in both; an LSTM's wx and wh are
     nn.LSTM's weight_ih and weight_hh transposed (same gate order i, f, g, o), its b is
-    bias_ih, and PyTorch's second bias bias_hh is a frozen zero."""
+    bias_ih, and PyTorch's second bias bias_hh is a frozen zero; an autoencoder's w, b and c are
+    its dense ones plus the decoder's bias."""
     out = []
     for layer in run.network.named_params().values():
         if "wx" in layer:
             out += [layer["wx"].T, layer["wh"].T, layer["b"], np.zeros_like(layer["b"])]
         else:
             out += [layer["w"].T if layer["w"].ndim == 2 else layer["w"], layer["b"]]
+            out += [layer["c"]] if "c" in layer else []
     return out
 
 
@@ -63,9 +65,14 @@ def test_torch_twin_trains_like_redes_from_the_same_weights(workload):
     shape = bench.WORKLOADS[workload]["shape"]
     F = torch.nn.functional
     for step in range(3):
-        x, t = run.x_train[8 * step:8 * step + 8], run.t_train[8 * step:8 * step + 8]
-        ours = run.trainer.train_batch(run, x, t) / len(t)  # summed over the batch
-        loss = F.cross_entropy(model(torch.from_numpy(x).view(-1, *shape)), torch.from_numpy(t))
+        x = run.x_train[8 * step:8 * step + 8]
+        t = None if run.t_train is None else run.t_train[8 * step:8 * step + 8]
+        ours = run.trainer.train_batch(run, x, t) / len(x)  # summed over the batch
+        if getattr(model, "reconstructs", False):  # an autoencoder's target is its input
+            loss = model.loss(torch.from_numpy(x))
+        else:
+            loss = F.cross_entropy(model(torch.from_numpy(x).view(-1, *shape)),
+                                   torch.from_numpy(t))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

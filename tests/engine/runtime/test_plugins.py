@@ -221,4 +221,5 @@ def test_commands_name_clashes_and_unknown_groups_name_the_plugins():
     assert elsewhere.startswith("plugin 'tests.engine.runtime.test_plugins' registers command 'learning-speed' "
                                 "in group 'show'")
     assert sorted((c.group or "", c.name, c.plugin) for c in plugins.commands()) == [
-        ("plot", "learning-speed", "plugins.callbacks")]  # the built-in ones (sample and plot filters are the engine's)
+        ("plot", "codes", "plugins.autoencoder"), ("plot", "learning-speed", "plugins.callbacks"),
+        ("plot", "reconstructions", "plugins.autoencoder")]  # the built-in ones (sample and plot filters are the engine's)

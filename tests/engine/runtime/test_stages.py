@@ -139,3 +139,66 @@ def test_stage_spec_errors_name_the_field():
     for old, new, pattern in cases:
         with pytest.raises(SpecError, match=pattern):
             parse_spec(TWO_STAGES.replace(old, new, 1), source="stages.toml")
+
+
+UNROLLED = """
+seed = 2
+[data]
+type = "digits"
+validation = 0.2
+[model]
+layers = [
+  { type = "dense", units = 16, name = "enc" },
+  { type = "sigmoid", name = "act" },
+  { type = "dense", units = 64, name = "dec" },
+]
+
+[[stages]]
+name = "pretrain"
+layers = ["enc"]
+trainer = { type = "toy_greedy", epochs = 2, batch_size = 64 }
+
+[[stages]]
+name = "unrolled"
+init_map = { "dec/w" = { from = "enc/w", transpose = true } }
+trainer = { type = "backprop", epochs = 3, batch_size = 32 }
+optimizer = { type = "adam", lr = 0.01 }
+loss = { type = "mse", target = "inputs" }
+"""
+
+
+def test_a_stage_init_map_copies_parameters_within_the_model_when_it_starts():
+    from engine.runtime import stages as stagemod
+
+    run = make(UNROLLED)
+    enc, dec = run.model.layers[0], run.model.layers[2]
+    assert not np.array_equal(dec.params["w"], enc.params["w"].T)
+    stagemod.initialise(run)  # stage 1 has no init_map: nothing moves
+    assert not np.array_equal(dec.params["w"], enc.params["w"].T)
+    stagemod.enter(run, 1)
+    stagemod.initialise(run)
+    assert np.array_equal(dec.params["w"], enc.params["w"].T)
+    assert not dec.params["b"].any()
+
+
+@pytest.mark.parametrize("stage, epoch", [(1, 0), (1, 2)], ids=["at-the-boundary", "mid-stage"])
+def test_a_stage_init_map_applies_once_and_resume_neither_skips_nor_repeats_it(tmp_path, stage,
+                                                                             epoch):
+    snap = tmp_path / "snap.h5"
+    uninterrupted = make(UNROLLED + interrupted_at(tmp_path, stage=stage, epoch=epoch))
+    fit(uninterrupted)
+    resumed = run_from_checkpoint(snap)
+    resumed.checkpoint_path = str(tmp_path / "resumed.h5")
+    fit(resumed)
+    assert np.array_equal(resumed.model.flat_params, uninterrupted.model.flat_params)
+
+
+def test_stage_init_map_errors_name_the_field():
+    cases = [
+        ('from = "enc/w"', 'from = "enc/v"', r"\[stages\[1\]\.init_map\] the model has no parameter 'enc/v'"),
+        (', transpose = true', '', r"'enc/w' has shape \(64, 16\) but 'dec/w' has shape \(16, 64\)"),
+        ('{ from = "enc/w", transpose = true }', '3', r"\[stages\[1\]\.init_map\] expected a table"),
+    ]
+    for old, new, pattern in cases:
+        with pytest.raises(SpecError, match=pattern):
+            make(UNROLLED.replace(old, new, 1))

@@ -1,0 +1,142 @@
+"""``redes plot codes`` and ``redes plot reconstructions`` through the plugin-command hook, and
+the numbers they print checked against direct computations."""
+
+import json
+
+import matplotlib.image as mpimg
+import numpy as np
+import pytest
+from sklearn.decomposition import PCA
+from typer.testing import CliRunner
+
+from cli import app
+from engine.errors import RedesError
+from engine.runtime.loop import build_run, fit
+from engine.runtime.resume import run_from_checkpoint
+from engine.runtime.spec import parse_spec
+from plugins.autoencoder.plots import code_index, pca_error, reconstruct, reconstruction_error
+
+DEEP = """
+seed = 0
+[data]
+type = "digits"
+validation = 0.1
+[model]
+layers = [
+  { type = "autoencoder", units = 12, name = "ae1" },
+  { type = "autoencoder", units = 2, code = "linear", name = "code" },
+  { type = "dense", units = 12, name = "dec2" }, { type = "sigmoid" },
+  { type = "dense", units = 64, name = "dec1" }, { type = "sigmoid" },
+]
+[optimizer]
+type = "adam"
+lr = 0.01
+[[stages]]
+layers = ["ae1"]
+trainer = { type = "reconstruction", epochs = 2, batch_size = 32 }
+[[stages]]
+layers = ["code"]
+trainer = { type = "reconstruction", epochs = 2, batch_size = 32 }
+[[stages]]
+trainer = { type = "backprop", epochs = 2, batch_size = 32 }
+loss = { type = "binary_cross_entropy", target = "inputs" }
+[stages.init_map]
+"dec2/w" = { from = "code/w", transpose = true }
+"dec2/b" = "code/c"
+"dec1/w" = { from = "ae1/w", transpose = true }
+"dec1/b" = "ae1/c"
+[checkpoint]
+path = "%s"
+"""
+
+DENOISING = """
+seed = 0
+[data]
+type = "digits"
+[model]
+layers = [{ type = "autoencoder", units = 9, masking = 0.3, name = "dae" }]
+[optimizer]
+type = "sgd"
+lr = 0.1
+[trainer]
+type = "reconstruction"
+epochs = 2
+batch_size = 32
+[checkpoint]
+path = "%s"
+"""
+
+
+@pytest.fixture(scope="module")
+def deep(tmp_path_factory):
+    path = tmp_path_factory.mktemp("deep") / "deep.h5"
+    fit(build_run(parse_spec(DEEP % path)))
+    return path
+
+
+@pytest.fixture(scope="module")
+def denoising(tmp_path_factory):
+    path = tmp_path_factory.mktemp("dae") / "dae.h5"
+    fit(build_run(parse_spec(DENOISING % path)))
+    return path
+
+
+def _invoke(*args):
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def test_plot_codes_draws_the_bottleneck_beside_pca(deep, tmp_path):
+    out = tmp_path / "codes.png"
+    result = _invoke("plot", "codes", deep, "--out", out)
+    assert f"codes: {out}" in result.stderr and "5-nearest-neighbour accuracy" in result.stderr
+    assert mpimg.imread(out)[..., :3].std() > 0.05
+
+
+def test_the_code_layer_is_the_first_narrowest_followed_through_its_activation(deep):
+    run = run_from_checkpoint(deep)
+    assert run.model.layers[code_index(run.model)].label == "code"
+    with pytest.raises(RedesError, match="no top-level layer 'nope'"):
+        code_index(run.model, "nope")
+
+
+def test_plot_reconstructions_prints_the_error_beside_pca(deep, tmp_path):
+    out = tmp_path / "rec.png"
+    result = _invoke("plot", "reconstructions", deep, "--out", out, "--count", 4, "--json")
+    assert f"reconstructions: {out}" in result.stderr
+    printed = json.loads(result.stdout)
+    run = run_from_checkpoint(deep)
+    x = run.splits.x_test
+    error, width = reconstruction_error(run)
+    assert width == 2
+    assert error == pytest.approx(np.square(run.model.predict(x) - x).sum(1).mean(), rel=1e-6)
+    pca = PCA(2).fit(run.splits.x_train.astype(np.float64))
+    expected = np.square(pca.inverse_transform(pca.transform(x)) - x).sum(1).mean()
+    assert pca_error(run.splits.x_train, x, 2) == pytest.approx(expected, rel=1e-6)
+    assert f"{error:.3f}; PCA with 2 components: {expected:.3f}" in result.stderr
+    assert printed == pytest.approx({"error": error, "pca_error": expected, "components": 2})
+    assert mpimg.imread(out)[..., :3].std() > 0.05
+
+
+def test_a_denoising_model_shows_its_corrupted_inputs_and_reconstructs_them(denoising, tmp_path):
+    run = run_from_checkpoint(denoising)
+    x = run.splits.x_test[:5]
+    corrupted, recon, units = reconstruct(run, x, seed=3)
+    assert units == 9 and corrupted.shape == x.shape and recon.shape == x.shape
+    assert ((corrupted == 0) | (corrupted == x)).all() and (corrupted != x).any()
+    ae = run.model.layers[0]
+    np.testing.assert_allclose(recon, ae.reconstruct(corrupted.astype(np.float32)), rtol=1e-6)
+    result = _invoke("plot", "reconstructions", denoising, "--out", tmp_path / "d.png")
+    assert "PCA with 9 components" in result.stderr
+
+
+def test_plot_errors_are_one_paragraph(deep, tmp_path):
+    result = CliRunner().invoke(app, ["plot", "reconstructions", str(deep), "--layer", "dec1",
+                                      "--out", str(tmp_path / "x.png")])
+    assert result.exit_code == 2 and "not an autoencoder layer" in result.output
+    assert "Traceback" not in result.output
+    result = CliRunner().invoke(app, ["plot", "reconstructions", str(deep), "--layer", "code"])
+    assert result.exit_code == 2 and "not images" in result.output
+    result = CliRunner().invoke(app, ["plot", "reconstructions", str(deep), "--shape", "5x5"])
+    assert result.exit_code == 2 and "--shape 5x5 has 25 pixels" in result.output
