@@ -127,7 +127,7 @@ def spec_from_dict(raw, *, source="<spec>", text="", overrides=()):
     validate(spec)
     spec.defaulted = [f"[{key}] {_table_text(DEFAULTS[key])}" for key in ("data", "optimizer", "trainer")
                       if key not in given and not (key != "data" and "stages" in given)]
-    if "loss" not in given and any(stage["loss"] == DEFAULT_LOSS for stage in stage_tables(raw)):
+    if any(stage["loss_defaulted"] for stage in stage_tables(raw)):
         spec.defaulted.append(f"[loss] {_table_text(DEFAULT_LOSS)}")
     return spec
 
@@ -149,13 +149,14 @@ def stage_tables(raw):
     for i, table in enumerate(stages):
         trainer = table.get("trainer")
         loss = table.get("loss", raw.get("loss"))
-        if loss is None and isinstance(trainer, dict) and _needs_loss(trainer):
+        defaulted = loss is None and isinstance(trainer, dict) and _needs_loss(trainer)
+        if defaulted:
             loss = dict(DEFAULT_LOSS)
         prefix = "" if implicit else f"stages[{i}]."
         out.append({"name": None if implicit else table.get("name", f"stage{i + 1}"),
                     "layers": table.get("layers"), "trainer": trainer,
                     "optimizer": table.get("optimizer", raw["optimizer"]), "loss": loss,
-                    "init_map": table.get("init_map"),
+                    "init_map": table.get("init_map"), "loss_defaulted": defaulted,
                     "prefix": prefix, "trainer_path": f"{prefix}trainer",
                     "optimizer_path": f"{prefix}optimizer" if "optimizer" in table else "optimizer",
                     "loss_path": f"{prefix}loss" if "loss" in table else "loss"})

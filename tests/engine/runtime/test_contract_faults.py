@@ -132,6 +132,17 @@ def test_trainers_that_need_no_loss_get_none_and_others_get_the_printed_default(
                                '[loss] type = "softmax_cross_entropy"']
 
 
+def test_a_stage_that_names_the_default_loss_itself_is_not_reported_as_defaulted():
+    staged = ('[model]\nlayers = [{ type = "dense", units = 8, name = "a" },\n'
+              '  { type = "dense", units = 10 }]\n'
+              '[[stages]]\nlayers = ["a"]\ntrainer = { type = "toy_greedy" }\n'
+              '[[stages]]\ntrainer = { type = "backprop" }\nSTAGE_LOSS')
+    given = parse_spec(staged.replace("STAGE_LOSS", 'loss = { type = "softmax_cross_entropy" }\n'))
+    assert not any(d.startswith("[loss]") for d in given.defaulted)
+    missing = parse_spec(staged.replace("STAGE_LOSS", ""))
+    assert '[loss] type = "softmax_cross_entropy"' in missing.defaulted
+
+
 def test_clip_norm_bounds_the_step_of_plain_sgd():
     run = build_run(parse_spec(TINY, overrides=["optimizer.momentum=0.0", "trainer.clip_norm=0.01",
                                                 "model.dtype=\"float64\""]))
