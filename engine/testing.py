@@ -82,6 +82,18 @@ class GradcheckReport:
         return self
 
 
+def kernel_signatures(module):
+    """``{name: [parameter names]}`` of the public kernels a module defines (an ``@njit``
+    function through its ``py_func``): a family's ``cpu_kernels`` and ``cuda_kernels`` must give
+    equal dicts, the twins sharing names and signatures."""
+    out = {}
+    for name, obj in vars(module).items():
+        fn = getattr(obj, "py_func", obj)
+        if not name.startswith("_") and inspect.isfunction(fn) and fn.__module__ == module.__name__:
+            out[name] = list(inspect.signature(fn).parameters)
+    return out
+
+
 @contextlib.contextmanager
 def numba_threads(n):
     """Run the block with Numba's parallel kernels on ``n`` threads (None: unchanged)."""

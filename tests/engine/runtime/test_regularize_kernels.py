@@ -1,12 +1,11 @@
 """engine.runtime.regularize kernels: CPU vs NumPy references, CUDA (simulator) vs CPU, twin linter."""
 
-import inspect
-
 import numpy as np
 import pytest
 
 from engine.runtime import device
 from engine.runtime.regularize import cpu_kernels, cuda_kernels
+from engine.testing import kernel_signatures
 
 DTYPES = [np.float32, np.float64]
 TOL = {np.float32: dict(rtol=1e-6, atol=1e-7), np.float64: dict(rtol=1e-13, atol=1e-15)}
@@ -66,17 +65,8 @@ def test_clip_norm_leaves_a_gradient_within_the_bound_untouched(dtype):
                                rtol=1e-6)
 
 
-def _public(module):
-    out = {}
-    for name, obj in vars(module).items():
-        fn = getattr(obj, "py_func", obj)
-        if not name.startswith("_") and inspect.isfunction(fn) and fn.__module__ == module.__name__:
-            out[name] = list(inspect.signature(fn).parameters)
-    return out
-
-
 def test_kernel_twins_have_same_names_and_parameters():
-    cpu, gpu = _public(cpu_kernels), _public(cuda_kernels)
+    cpu, gpu = kernel_signatures(cpu_kernels), kernel_signatures(cuda_kernels)
     assert cpu == gpu
     assert sorted(cpu) == NAMES
 

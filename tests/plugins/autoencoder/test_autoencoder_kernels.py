@@ -1,12 +1,11 @@
 """plugins.autoencoder kernels: CUDA (simulator) against CPU for every kernel and unit kind,
 and the twins' names and parameters."""
 
-import inspect
-
 import numpy as np
 import pytest
 
 from engine.runtime import device
+from engine.testing import kernel_signatures
 from plugins.autoencoder import cpu_kernels, cuda_kernels
 
 DTYPES = [np.float32, np.float64]
@@ -87,25 +86,15 @@ CASES = {
 }
 
 
-def _public(module):
-    """{name: parameter names} of the functions a kernel module defines (njit: its py_func)."""
-    out = {}
-    for name, obj in vars(module).items():
-        fn = getattr(obj, "py_func", obj)
-        if not name.startswith("_") and inspect.isfunction(fn) and fn.__module__ == module.__name__:
-            out[name] = list(inspect.signature(fn).parameters)
-    return out
-
-
 def test_kernel_modules_export_same_names_and_parameters():
-    cpu, gpu = _public(cpu_kernels), _public(cuda_kernels)
+    cpu, gpu = kernel_signatures(cpu_kernels), kernel_signatures(cuda_kernels)
     assert sorted(cpu) == sorted(gpu)
     for name in cpu:
         assert cpu[name] == gpu[name], f"{name}: cpu {cpu[name]} vs cuda {gpu[name]}"
 
 
 def test_cuda_cases_cover_every_kernel():
-    assert {name.split("[")[0] for name in CASES} == set(_public(cpu_kernels))
+    assert {name.split("[")[0] for name in CASES} == set(kernel_signatures(cpu_kernels))
 
 
 @pytest.mark.cuda

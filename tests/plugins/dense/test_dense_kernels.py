@@ -2,7 +2,6 @@
 cheap linters over the kernel modules."""
 
 import ast
-import inspect
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +11,7 @@ from engine.runtime import device
 from engine.runtime.plugins import registry
 from plugins.dense import cpu_kernels, cuda_kernels
 from tests.plugins.dense import naive
+from engine.testing import kernel_signatures
 
 REPO = Path(__file__).resolve().parents[3]
 DTYPES = [np.float32, np.float64]
@@ -201,18 +201,8 @@ CASES = {
 }
 
 
-def _public(module):
-    """{name: parameter names} of the functions a kernel module defines (njit: its py_func)."""
-    out = {}
-    for name, obj in vars(module).items():
-        fn = getattr(obj, "py_func", obj)
-        if not name.startswith("_") and inspect.isfunction(fn) and fn.__module__ == module.__name__:
-            out[name] = list(inspect.signature(fn).parameters)
-    return out
-
-
 def test_cuda_cases_cover_every_kernel():
-    assert set(CASES) == set(_public(cpu_kernels))
+    assert set(CASES) == set(kernel_signatures(cpu_kernels))
 
 
 def _strided_launch(n):
@@ -272,7 +262,7 @@ def test_relu_propagates_nan(module, dtype):
 
 # -- linters ---------------------------------------------------------------------------------
 def test_kernel_modules_export_same_names_and_parameters():
-    cpu, gpu = _public(cpu_kernels), _public(cuda_kernels)
+    cpu, gpu = kernel_signatures(cpu_kernels), kernel_signatures(cuda_kernels)
     assert sorted(cpu) == sorted(gpu)
     for name in cpu:
         assert cpu[name] == gpu[name], f"{name}: cpu {cpu[name]} vs cuda {gpu[name]}"

@@ -1,7 +1,6 @@
 """Perceptron family: threshold layer, Rosenblatt's rule on a hand-worked example, convergence
 on separable data and a reported failure on XOR, the error-count loss, kernels and datasets."""
 
-import inspect
 import json
 from pathlib import Path
 
@@ -13,7 +12,7 @@ from engine.runtime.data import Splits
 from engine.errors import DataError, RedesError, SpecError
 from engine.runtime.loop import attach_data, build_run, fit
 from engine.runtime.spec import parse_spec
-from engine.testing import build_layer
+from engine.testing import build_layer, kernel_signatures
 from plugins.perceptron import cpu_kernels, cuda_kernels
 from plugins.perceptron.datasets import Separable
 
@@ -176,18 +175,9 @@ def test_perceptron_epoch_cpu_matches_naive():
         assert count == wrong.sum() > 0
 
 
-def _public(module):
-    out = {}
-    for name, obj in vars(module).items():
-        fn = getattr(obj, "py_func", obj)
-        if not name.startswith("_") and inspect.isfunction(fn) and fn.__module__ == module.__name__:
-            out[name] = list(inspect.signature(fn).parameters)
-    return out
-
-
 def test_kernel_twins_have_same_names_and_parameters():
-    assert _public(cpu_kernels) == _public(cuda_kernels)
-    assert sorted(_public(cpu_kernels)) == ["perceptron_epoch", "perceptron_errors",
+    assert kernel_signatures(cpu_kernels) == kernel_signatures(cuda_kernels)
+    assert sorted(kernel_signatures(cpu_kernels)) == ["perceptron_epoch", "perceptron_errors",
                                             "threshold_forward"]
 
 

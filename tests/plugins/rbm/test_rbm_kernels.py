@@ -1,14 +1,13 @@
 """plugins.rbm kernels: CPU vs the NumPy references given the same uniforms, CUDA (simulator)
 vs CPU sample for sample, and the twins' names and parameters."""
 
-import inspect
-
 import numpy as np
 import pytest
 
 from engine.runtime import device
 from plugins.rbm import cpu_kernels, cuda_kernels
 from tests.plugins.rbm import naive
+from engine.testing import kernel_signatures
 
 DTYPES = [np.float32, np.float64]
 TOL = {np.float32: dict(rtol=2e-5, atol=2e-6), np.float64: dict(rtol=1e-12, atol=1e-13)}
@@ -295,25 +294,15 @@ CASES = {
 }
 
 
-def _public(module):
-    """{name: parameter names} of the functions a kernel module defines (njit: its py_func)."""
-    out = {}
-    for name, obj in vars(module).items():
-        fn = getattr(obj, "py_func", obj)
-        if not name.startswith("_") and inspect.isfunction(fn) and fn.__module__ == module.__name__:
-            out[name] = list(inspect.signature(fn).parameters)
-    return out
-
-
 def test_kernel_modules_export_same_names_and_parameters():
-    cpu, gpu = _public(cpu_kernels), _public(cuda_kernels)
+    cpu, gpu = kernel_signatures(cpu_kernels), kernel_signatures(cuda_kernels)
     assert sorted(cpu) == sorted(gpu)
     for name in cpu:
         assert cpu[name] == gpu[name], f"{name}: cpu {cpu[name]} vs cuda {gpu[name]}"
 
 
 def test_cuda_cases_cover_every_kernel():
-    assert {name.split("[")[0] for name in CASES} == set(_public(cpu_kernels))
+    assert {name.split("[")[0] for name in CASES} == set(kernel_signatures(cpu_kernels))
 
 
 @pytest.mark.cuda

@@ -2,29 +2,17 @@
 GPU) against the CPU on every kernel: the cells through their layers (masked, both output
 modes, learned initial states, several blocks and threads per sequence), the helpers directly."""
 
-import inspect
-
 import numpy as np
 import pytest
 
-from engine.testing import build_layer
+from engine.testing import build_layer, kernel_signatures
 from plugins.recurrent import cpu_kernels, cuda_kernels
 
 TOL = dict(rtol=1e-10, atol=1e-12)
 
 
-def _public(module):
-    """{name: parameter names} of the functions a kernel module defines (njit: its py_func)."""
-    out = {}
-    for name, obj in vars(module).items():
-        fn = getattr(obj, "py_func", obj)
-        if not name.startswith("_") and inspect.isfunction(fn) and fn.__module__ == module.__name__:
-            out[name] = list(inspect.signature(fn).parameters)
-    return out
-
-
 def test_recurrent_kernel_twins_have_the_same_names_and_parameters():
-    cpu, gpu = _public(cpu_kernels), _public(cuda_kernels)
+    cpu, gpu = kernel_signatures(cpu_kernels), kernel_signatures(cuda_kernels)
     assert set(cpu) == set(gpu)
     for name in cpu:
         assert cpu[name] == gpu[name], f"{name}: cpu {cpu[name]} vs cuda {gpu[name]}"
@@ -121,7 +109,7 @@ COVERS = {  # every public kernel is exercised by a case
 
 
 def test_cuda_cases_cover_every_recurrent_kernel():
-    assert set(COVERS) == set(_public(cpu_kernels))
+    assert set(COVERS) == set(kernel_signatures(cpu_kernels))
 
 
 @pytest.mark.cuda

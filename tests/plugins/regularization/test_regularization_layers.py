@@ -2,8 +2,6 @@
 straight-through backward of stochastic_binary, sampling statistics, evaluation identity,
 kernels CPU vs reference and CUDA (simulator) vs CPU."""
 
-import inspect
-
 import numpy as np
 import pytest
 from hypothesis import given
@@ -15,6 +13,7 @@ from engine.runtime import device
 from engine.errors import SpecError
 from engine.runtime.spec import build_layers
 from plugins.regularization import cpu_kernels, cuda_kernels
+from engine.testing import kernel_signatures
 
 
 @given(data=st.data())
@@ -74,18 +73,9 @@ def test_noise_layers_in_a_network_and_bad_std():
 
 
 # -- kernels ---------------------------------------------------------------------------------
-def _public(module):
-    out = {}
-    for name, obj in vars(module).items():
-        fn = getattr(obj, "py_func", obj)
-        if not name.startswith("_") and inspect.isfunction(fn) and fn.__module__ == module.__name__:
-            out[name] = list(inspect.signature(fn).parameters)
-    return out
-
-
 def test_kernel_twins_have_same_names_and_parameters():
-    assert _public(cpu_kernels) == _public(cuda_kernels)
-    assert sorted(_public(cpu_kernels)) == ["gaussian_noise_forward", "stochastic_binary_forward"]
+    assert kernel_signatures(cpu_kernels) == kernel_signatures(cuda_kernels)
+    assert sorted(kernel_signatures(cpu_kernels)) == ["gaussian_noise_forward", "stochastic_binary_forward"]
 
 
 def _case(name, rng, dtype):
