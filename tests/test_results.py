@@ -85,7 +85,8 @@ def test_autoencoder_semeion_2d_row(shared_data, tmp_path):
     run_spec("autoencoder_semeion_2d.toml", tmp_path, "--data-dir", shared_data)
     run = run_from_checkpoint(tmp_path / "autoencoder_semeion_2d.h5", data_dir=shared_data)
     knn = codes_png(run, tmp_path / "codes.png")
-    assert 0.48 <= knn["knn_codes"] and knn["knn_codes"] > knn["knn_pca"] + 0.05  # 0.53, 0.43
+    assert 0.70 <= knn["knn_codes"] <= 0.85  # 0.749 (seed 0; seed 1: 0.796)
+    assert knn["knn_codes"] > knn["knn_pca"] + 0.2  # PCA 0.426
 
 
 @pytest.mark.data
