@@ -1,4 +1,4 @@
-"""Family-neutral CUDA primitives: tiled matrix product and row gather.
+"""Family-neutral CUDA primitives: tiled matrix product, row gather, bias add and column sum.
 
 The CPU side of these is NumPy (BLAS); kernel modules of plugins call ``matmul`` where their CPU
 twin calls ``np.matmul``. Imported lazily, so a machine without CUDA never compiles them.
@@ -72,3 +72,22 @@ def _take_rows_kernel(x, idx, out):
 def take_rows(x, idx, out):
     """out[r] = x[idx[r]] for every row r; contiguous device arrays."""
     _take_rows_kernel[device.launch_1d(out.size)](x, idx, out)
+
+
+@cuda.jit
+def bias_add_kernel(y, b):
+    """y[i, j] += b[j], a bias added to every row; launched over a 2-D grid covering y."""
+    i, j = cuda.grid(2)
+    if i < y.shape[0] and j < y.shape[1]:
+        y[i, j] += b[j]
+
+
+@cuda.jit
+def column_sum_kernel(a, out):
+    """out[j] = sum_i a[i, j] (a bias gradient); grid-stride over out's entries."""
+    start, stride = cuda.grid(1), cuda.gridsize(1)
+    for j in range(start, out.shape[0], stride):
+        acc = 0.0
+        for i in range(a.shape[0]):
+            acc += a[i, j]
+        out[j] = acc

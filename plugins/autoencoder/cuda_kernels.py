@@ -78,16 +78,6 @@ def _sums_kernel(err, kl, out):
 
 
 @cuda.jit
-def _column_sum_kernel(a, out):
-    start, stride = cuda.grid(1), cuda.gridsize(1)
-    for j in range(start, a.shape[1], stride):
-        acc = 0.0
-        for i in range(a.shape[0]):
-            acc += a[i, j]
-        out[j] = acc
-
-
-@cuda.jit
 def _slope_kernel(h, dh, kind, da):
     i, j = cuda.grid(2)
     if i < h.shape[0] and j < h.shape[1]:
@@ -135,7 +125,7 @@ def ae_encode_backward(x, w, h, code, dh, dx, dw, db):
     da = cuda.device_array(dh.shape, dh.dtype)
     _slope_kernel[device.launch_2d(dh.shape)](h, dh, code, da)
     cuda_blas.matmul(x, da, dw, trans_a=True)
-    _column_sum_kernel[device.launch_1d(db.shape[0])](da, db)
+    cuda_blas.column_sum_kernel[device.launch_1d(db.shape[0])](da, db)
     if dx is not None:
         cuda_blas.matmul(da, w, dx, trans_b=True)
 
@@ -154,14 +144,14 @@ def ae_step(x, xt, w, b, c, w_dec, code, dec, loss, rho, beta, dw, db, dc, dw_de
     else:
         cuda_blas.matmul(h, w_dec, dz)
     _output_grad_kernel[device.launch_1d(n)](dz, c, x, dec, loss, 1.0 / n, err)
-    _column_sum_kernel[device.launch_1d(n_in)](dz, dc)
+    cuda_blas.column_sum_kernel[device.launch_1d(n_in)](dz, dc)
     if w_dec is None:
         cuda_blas.matmul(dz, w, da)
     else:
         cuda_blas.matmul(dz, w_dec, da, trans_b=True)
     _code_grad_kernel[device.launch_1d(units)](da, h, code, rho, beta, 1.0 / n, kl)
     _sums_kernel[1, 1](err, kl, out)
-    _column_sum_kernel[device.launch_1d(units)](da, db)
+    cuda_blas.column_sum_kernel[device.launch_1d(units)](da, db)
     cuda_blas.matmul(xt, da, dw, trans_a=True)
     if w_dec is None:
         cuda_blas.matmul(dz, h, dw, trans_a=True, accumulate=True)

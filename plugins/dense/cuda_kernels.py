@@ -27,31 +27,14 @@ _mse_row = cuda.jit(device=True)(_math.mse_row)
 _binary_cross_entropy_row = cuda.jit(device=True)(_math.binary_cross_entropy_row)
 
 
-@cuda.jit
-def _bias_add_kernel(y, b):
-    i, j = cuda.grid(2)
-    if i < y.shape[0] and j < y.shape[1]:
-        y[i, j] += b[j]
-
-
-@cuda.jit
-def _column_sum_kernel(dy, db):
-    start, stride = cuda.grid(1), cuda.gridsize(1)
-    for j in range(start, db.shape[0], stride):
-        acc = 0.0
-        for i in range(dy.shape[0]):
-            acc += dy[i, j]
-        db[j] = acc
-
-
 def dense_forward(x, w, b, y):
     cuda_blas.matmul(x, w, y)
-    _bias_add_kernel[device.launch_2d(y.shape)](y, b)
+    cuda_blas.bias_add_kernel[device.launch_2d(y.shape)](y, b)
 
 
 def dense_backward(x, w, dy, dx, dw, db):
     cuda_blas.matmul(x, dy, dw, trans_a=True)
-    _column_sum_kernel[device.launch_1d(db.shape[0])](dy, db)
+    cuda_blas.column_sum_kernel[device.launch_1d(db.shape[0])](dy, db)
     if dx is not None:
         cuda_blas.matmul(dy, w, dx, trans_b=True)
 

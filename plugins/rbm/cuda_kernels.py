@@ -35,13 +35,6 @@ def _bias_sigmoid_kernel(z, b):
         z[i, j] = _sigmoid(z[i, j] + b[j])
 
 
-@cuda.jit
-def _bias_add_kernel(z, b):
-    i, j = cuda.grid(2)
-    if i < z.shape[0] and j < z.shape[1]:
-        z[i, j] += b[j]
-
-
 def rbm_hidden(v, w, b, h_prob):
     cuda_blas.matmul(v, w, h_prob)
     _bias_sigmoid_kernel[device.launch_2d(h_prob.shape)](h_prob, b)
@@ -49,7 +42,7 @@ def rbm_hidden(v, w, b, h_prob):
 
 def rbm_hidden_mean(v, w, b, h_mean):
     cuda_blas.matmul(v, w, h_mean)
-    _bias_add_kernel[device.launch_2d(h_mean.shape)](h_mean, b)
+    cuda_blas.bias_add_kernel[device.launch_2d(h_mean.shape)](h_mean, b)
 
 
 def rbm_visible(h, w, c, v_prob):
@@ -59,7 +52,7 @@ def rbm_visible(h, w, c, v_prob):
 
 def rbm_visible_mean(h, w, c, v_mean):
     cuda_blas.matmul(h, w, v_mean, trans_b=True)
-    _bias_add_kernel[device.launch_2d(v_mean.shape)](v_mean, c)
+    cuda_blas.bias_add_kernel[device.launch_2d(v_mean.shape)](v_mean, c)
 
 
 @cuda.jit

@@ -32,23 +32,6 @@ def _launch_seq(b_):
     return max(1, min(b_, 65535)), device.THREADS_PER_BLOCK
 
 
-@cuda.jit
-def _bias_add_kernel(y, b):
-    i, j = cuda.grid(2)
-    if i < y.shape[0] and j < y.shape[1]:
-        y[i, j] += b[j]
-
-
-@cuda.jit
-def _column_sum_kernel(a, out):
-    start, stride = cuda.grid(1), cuda.gridsize(1)
-    for j in range(start, out.shape[0], stride):
-        acc = 0.0
-        for i in range(a.shape[0]):
-            acc += a[i, j]
-        out[j] = acc
-
-
 def _rows(a):
     return a.reshape(a.shape[0] * a.shape[1], a.shape[2])
 
@@ -56,7 +39,7 @@ def _rows(a):
 def _project(x, wx, b, xp):
     xp2 = _rows(xp)
     cuda_blas.matmul(_rows(x), wx, xp2)
-    _bias_add_kernel[device.launch_2d(xp2.shape)](xp2, b)
+    cuda_blas.bias_add_kernel[device.launch_2d(xp2.shape)](xp2, b)
 
 
 def _weight_grads(x, wx, hs, dxp, dzs, dx, dwx, dwh, db):
@@ -64,7 +47,7 @@ def _weight_grads(x, wx, hs, dxp, dzs, dx, dwx, dwh, db):
     cuda_blas.matmul(_rows(hs[0:t_]), _rows(dzs), dwh, trans_a=True)
     dxp2 = _rows(dxp)
     cuda_blas.matmul(_rows(x), dxp2, dwx, trans_a=True)
-    _column_sum_kernel[device.launch_1d(db.shape[0])](dxp2, db)
+    cuda_blas.column_sum_kernel[device.launch_1d(db.shape[0])](dxp2, db)
     if dx is not None:
         cuda_blas.matmul(dxp2, wx, _rows(dx), trans_b=True)
 
@@ -334,7 +317,7 @@ def gru_backward(x, wx, wh, hs, acts, hns, mask, dy, dh_last, dxp, dzs, dx, dwx,
     _gru_backward_kernel[_launch_seq(x.shape[0])](wh, hs, acts, hns, mask, dy, dh_last, dh0,
                                                   direct, dxp, dzs)
     _weight_grads(x, wx, hs, dxp, dzs, dx, dwx, dwh, db)
-    _column_sum_kernel[device.launch_1d(dbh.shape[0])](_rows(dzs), dbh)
+    cuda_blas.column_sum_kernel[device.launch_1d(dbh.shape[0])](_rows(dzs), dbh)
 
 
 # -- helpers: masks, embeddings, sums ------------------------------------------------------------
@@ -354,7 +337,7 @@ def sequence_mask(x, mask):
 
 
 def batch_sum(a, out):
-    _column_sum_kernel[device.launch_1d(out.shape[0])](a, out)
+    cuda_blas.column_sum_kernel[device.launch_1d(out.shape[0])](a, out)
 
 
 @cuda.jit

@@ -50,3 +50,18 @@ def test_take_rows_matches_numpy_indexing(cuda, dtype):
     cuda_blas.take_rows(cuda.to_device(x), cuda.to_device(idx), d_out)
     np.testing.assert_array_equal(d_out.copy_to_host(), x[idx])
     assert device.THREADS_PER_BLOCK < 30  # 30 elements: several blocks on the simulator
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_bias_add_and_column_sum_match_numpy(cuda, dtype):
+    from engine.runtime import cuda_blas, device
+
+    rng = np.random.default_rng(7)
+    y = rng.standard_normal((cuda_blas.TILE + 3, 5)).astype(dtype)
+    b = rng.standard_normal(5).astype(dtype)
+    d_y = cuda.to_device(y)
+    cuda_blas.bias_add_kernel[device.launch_2d(y.shape)](d_y, cuda.to_device(b))
+    np.testing.assert_allclose(d_y.copy_to_host(), y + b, **TOL[dtype])
+    d_out = cuda.to_device(np.full(5, np.nan, dtype))
+    cuda_blas.column_sum_kernel[device.launch_1d(5)](cuda.to_device(y), d_out)
+    np.testing.assert_allclose(d_out.copy_to_host(), y.sum(axis=0), **TOL[dtype])
