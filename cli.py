@@ -14,8 +14,8 @@ from rich.table import Table
 
 from engine.errors import PluginError, RedesError, SpecError
 
-err = Console(stderr=True)
-out = Console()
+err = Console(stderr=True, emoji=False)  # ":name:" in paths and messages stays text
+out = Console(emoji=False)
 
 SpecArg = Annotated[Path, typer.Argument(help="TOML spec file", show_default=False)]
 CheckpointArg = Annotated[Path, typer.Argument(help="HDF5 checkpoint (.h5)", show_default=False)]

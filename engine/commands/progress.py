@@ -26,7 +26,7 @@ class TrainingProgress:
     convolutions), and a bar sitting at 0 would look hung."""
 
     def __init__(self, console=None):
-        self.console = console or Console(stderr=True)
+        self.console = console or Console(stderr=True, emoji=False)
         self._waiting = True  # no update has arrived yet in this process
         self.progress = Progress(
             TextColumn("[bold]{task.description}"), BarColumn(bar_width=24), MofNCompleteColumn(),

@@ -28,7 +28,6 @@ import os
 import secrets
 from pathlib import Path
 
-import h5py
 import numpy as np
 
 from engine import __version__
@@ -41,13 +40,20 @@ FORMAT = "redes-checkpoint"
 FORMAT_VERSION = 1
 
 
+def _h5py():
+    """h5py, imported on first use: commands that never touch a checkpoint skip its import."""
+    import h5py
+
+    return h5py
+
+
 def save(run, path):
     """Write ``run`` (network, optimizer, trainer state, history, spec) to ``path`` atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _new_temp(path)
     try:
-        with h5py.File(tmp, "w") as f:
+        with _h5py().File(tmp, "w") as f:
             _write(f, run)
             f.flush()
         with open(tmp, "rb+") as fh:
@@ -164,7 +170,7 @@ def open_checkpoint(path):
     if not path.exists():
         raise CheckpointError(f"checkpoint '{path}' does not exist.")
     try:
-        f = h5py.File(path, "r")
+        f = _h5py().File(path, "r")
     except OSError as exc:
         raise CheckpointError(
             f"'{path}' is not a readable HDF5 file ({exc}); it may be truncated or corrupt."
@@ -276,7 +282,7 @@ def load_params(network, f, path, *, layers=None):
             have = ", ".join(sorted(_layer_paths(stored))) or "none"
             raise CheckpointError(f"'{path}' has no parameters for layer '{lpath}' (it has: {have}).")
         group = stored[lpath]
-        keys = {k for k in group.keys() if isinstance(group[k], h5py.Dataset)}
+        keys = {k for k in group.keys() if isinstance(group[k], _h5py().Dataset)}
         expected = {key for key, _, _ in entries}
         if keys != expected:
             raise CheckpointError(
@@ -300,8 +306,8 @@ def load_params(network, f, path, *, layers=None):
 
 def _layer_paths(group, prefix=""):
     for name, item in group.items():
-        if isinstance(item, h5py.Group):
-            if any(isinstance(v, h5py.Dataset) for v in item.values()):
+        if isinstance(item, _h5py().Group):
+            if any(isinstance(v, _h5py().Dataset) for v in item.values()):
                 yield prefix + name
             yield from _layer_paths(item, prefix + name + "/")
 
@@ -351,9 +357,9 @@ def load_mapped(network, f, path, mapping):
             raise CheckpointError(f"init_map: the network has no parameter '{dest}' (it has "
                                   f"{', '.join(sorted(index))}).")
         if not isinstance(source, str) or source not in stored or not isinstance(
-                stored[source], h5py.Dataset):
+                stored[source], _h5py().Dataset):
             have = ", ".join(f"{lp}/{k}" for lp in sorted(_layer_paths(stored))
-                             for k in stored[lp] if isinstance(stored[lp][k], h5py.Dataset))
+                             for k in stored[lp] if isinstance(stored[lp][k], _h5py().Dataset))
             raise CheckpointError(f"init_map: '{path}' has no parameter '{source}' to copy into "
                                   f"'{dest}' (it has {have}).")
         data = np.asarray(stored[source][()])
