@@ -179,22 +179,6 @@ def _project_rows(x, wx, b, xp, b0, b1):
 
 
 @njit(cache=True, error_model="numpy")
-def _input_grads(x, wx, dxp, dx, dwx_c, db_c, b0, b1, want_dx):
-    """The chunk's dwx = x^T dxp, db = sum dxp and dx = dxp wx^T, one GEMM each."""
-    t_, f_, gh = x.shape[1], x.shape[2], wx.shape[1]
-    rows = (b1 - b0) * t_
-    _gemm(True, False, f_, gh, rows, x[b0:b1], f_, dxp[b0:b1], gh, 0.0, dwx_c, gh)
-    for q in range(gh):
-        db_c[q] = 0.0
-    for r in range(b0, b1):
-        for t in range(t_):
-            for q in range(gh):
-                db_c[q] += dxp[r, t, q]
-    if want_dx:
-        _gemm(False, True, rows, f_, gh, dxp[b0:b1], gh, wx, gh, 0.0, dx[b0:b1], f_)
-
-
-@njit(cache=True, error_model="numpy")
 def _weight_grads_cols(x, hs, dxp, dzs, dwx, dwh, db, q0, q1):
     """Columns q0:q1 of dwh = sum_t h_{t-1}^T dz_t, dwx = sum x^T dxp and db = sum dxp, each
     weight gradient as one GEMM over all T*B rows: hs[:T] (T*B, H) and dzs (T*B, G*H) are
@@ -221,23 +205,24 @@ def _dx_rows(wx, dxp, dx, b0, b1):
     _gemm(False, True, (b1 - b0) * t_, f_, gh, dxp[b0:b1], gh, wx, gh, 0.0, dx[b0:b1], f_)
 
 
+@njit(parallel=True, cache=True, error_model="numpy")
+def _weight_grads(x, hs, dxp, dzs, dwx, dwh, db, n):
+    """dwx, dwh and db after the backward walk: one GEMM each over all T*B rows (not one small
+    GEMM per step), their columns split into ``n`` parts, one per thread."""
+    gh = dzs.shape[2]
+    for c in prange(n):
+        _weight_grads_cols(x, hs, dxp, dzs, dwx, dwh, db, c * gh // n, (c + 1) * gh // n)
+
+
 @njit(cache=True, error_model="numpy")
-def _sum_parts(parts, out):
-    """out = parts[0] + parts[1] + ..., in that order (fixed by the batch size)."""
-    flat = out.reshape(out.size)
-    n = flat.shape[0]
-    for i in range(n):
-        flat[i] = 0.0
-    for c in range(parts.shape[0]):
-        p = parts[c].reshape(n)
-        for i in range(n):
-            flat[i] += p[i]
-
-
-def _finish_grads(x, dx, dwx, dwh, db, parts_wx, parts_wh, parts_b):
-    _sum_parts(parts_wx, dwx)
-    _sum_parts(parts_wh, dwh)
-    _sum_parts(parts_b, db)
+def _column_sums(a, out):
+    """out[q] = sum of a[..., q] over every leading index."""
+    rows = a.reshape(a.size // out.shape[0], out.shape[0])
+    for q in range(out.shape[0]):
+        out[q] = 0.0
+    for r in range(rows.shape[0]):
+        for q in range(out.shape[0]):
+            out[q] += rows[r, q]
 
 
 def _check(x, wx, wh):
@@ -245,10 +230,6 @@ def _check(x, wx, wh):
     if not x.dtype == wx.dtype == wh.dtype:
         raise TypeError(f"recurrent kernels need one dtype, got x {x.dtype}, wx {wx.dtype}, "
                         f"wh {wh.dtype}")
-
-
-def _parts(dtype, n, *shapes):
-    return tuple(np.empty((n,) + s, dtype) for s in shapes)
 
 
 # -- Elman RNN ---------------------------------------------------------------------------------
@@ -289,7 +270,7 @@ def rnn_forward(x, wx, wh, b, h0, mask, relu, xp, hs, y):
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
-def _rnn_backward_chunks(x, wx, wh, hs, mask, relu, dy, dh, dxp, dzs, dx, pwx, pwh, pb, bounds):
+def _rnn_backward_chunks(x, wx, wh, hs, mask, relu, dy, dh, dxp, dzs, dx, dwx, dwh, db, bounds):
     t_, h_ = x.shape[1], wh.shape[0]
     seq = dy.shape[1] == t_
     for c in prange(bounds.shape[0] - 1):
@@ -310,25 +291,21 @@ def _rnn_backward_chunks(x, wx, wh, hs, mask, relu, dy, dh, dxp, dzs, dx, pwx, p
                     dz[j] = da
                     dxr[j] = da
             _gemm(False, True, b1 - b0, h_, h_, dzs[t, b0:b1], h_, wh, h_, 0.0, back, h_)
-            _gemm(True, False, h_, h_, b1 - b0, hs[t, b0:b1], h_, dzs[t, b0:b1], h_,
-                  0.0 if t == t_ - 1 else 1.0, pwh[c], h_)
             for r in range(b0, b1):
                 if mask[r, t] != 0:
                     for j in range(h_):
                         dh[r, j] = back[r - b0, j]
-        _input_grads(x, wx, dxp, dx, pwx[c], pb[c], b0, b1, dx.shape[0] == x.shape[0])
+        if dx.shape[0] == x.shape[0]:
+            _dx_rows(wx, dxp, dx, b0, b1)
+    _weight_grads(x, hs, dxp, dzs, dwx, dwh, db, bounds.shape[0] - 1)
 
 
 def rnn_backward(x, wx, wh, hs, mask, relu, dy, dh_last, dxp, dzs, dx, dwx, dwh, db, dh0):
     """Gradients of rnn_forward; dh0 gets dL/dh_0."""
     _check(x, wx, wh)
-    bounds = _chunks(x.shape[0])
-    n = len(bounds) - 1
-    pwx, pwh, pb = _parts(x.dtype, n, dwx.shape, dwh.shape, db.shape)
     dh0[...] = dh_last
-    _rnn_backward_chunks(x, wx, wh, hs, mask, relu, dy, dh0, dxp, dzs, _dx(x, dx), pwx, pwh, pb,
-                         bounds)
-    _finish_grads(x, dx, dwx, dwh, db, pwx, pwh, pb)
+    _rnn_backward_chunks(x, wx, wh, hs, mask, relu, dy, dh0, dxp, dzs, _dx(x, dx), dwx, dwh, db,
+                         _chunks(x.shape[0]))
 
 
 def _dx(x, dx):
@@ -493,10 +470,7 @@ def _lstm_backward_chunks(x, wx, wh, hs, cs, acts, mask, dy, dh, dc, dxp, dzs, d
                         dh[r, j] = back[r - b0, j]
         if dx.shape[0] == x.shape[0]:
             _dx_rows(wx, dxp, dx, b0, b1)
-    # weight gradients after the loop, one GEMM each over all steps, columns split over threads
-    n = bounds.shape[0] - 1
-    for c in prange(n):
-        _weight_grads_cols(x, hs, dxp, dzs, dwx, dwh, db, c * gh // n, (c + 1) * gh // n)
+    _weight_grads(x, hs, dxp, dzs, dwx, dwh, db, bounds.shape[0] - 1)
 
 
 def lstm_backward(x, wx, wh, hs, cs, acts, mask, dy, dh_last, dxp, dzs, dx, dwx, dwh, db, dh0,
@@ -560,7 +534,7 @@ def gru_forward(x, wx, wh, b, bh, h0, mask, xp, hs, acts, hns, y):
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
-def _gru_backward_chunks(x, wx, wh, hs, acts, hns, mask, dy, dh, dxp, dzs, dx, pwx, pwh, pb, pbh,
+def _gru_backward_chunks(x, wx, wh, hs, acts, hns, mask, dy, dh, dxp, dzs, dx, dwx, dwh, db, dbh,
                          bounds):
     t_, h_ = x.shape[1], wh.shape[0]
     gh = 3 * h_
@@ -569,8 +543,6 @@ def _gru_backward_chunks(x, wx, wh, hs, acts, hns, mask, dy, dh, dxp, dzs, dx, p
         b0, b1 = bounds[c], bounds[c + 1]
         back = np.empty((b1 - b0, h_), x.dtype)
         direct = np.empty((b1 - b0, h_), x.dtype)
-        for q in range(gh):
-            pbh[c, q] = 0.0
         for t in range(t_ - 1, -1, -1):
             for r in range(b0, b1):
                 dz, dxr = dzs[t, r], dxp[r, t]
@@ -590,31 +562,24 @@ def _gru_backward_chunks(x, wx, wh, hs, acts, hns, mask, dy, dh, dxp, dzs, dx, p
                                                                         hnr[j], hp[j], g)
                 for q in range(2 * h_):
                     dz[q] = dxr[q]
-                pbc = pbh[c]
-                for q in range(gh):
-                    pbc[q] += dz[q]
             _gemm(False, True, b1 - b0, h_, gh, dzs[t, b0:b1], gh, wh, gh, 0.0, back, h_)
-            _gemm(True, False, h_, gh, b1 - b0, hs[t, b0:b1], h_, dzs[t, b0:b1], gh,
-                  0.0 if t == t_ - 1 else 1.0, pwh[c], gh)
             for r in range(b0, b1):
                 if mask[r, t] != 0:
                     for j in range(h_):
                         dh[r, j] = back[r - b0, j] + direct[r - b0, j]
-        _input_grads(x, wx, dxp, dx, pwx[c], pb[c], b0, b1, dx.shape[0] == x.shape[0])
+        if dx.shape[0] == x.shape[0]:
+            _dx_rows(wx, dxp, dx, b0, b1)
+    _weight_grads(x, hs, dxp, dzs, dwx, dwh, db, bounds.shape[0] - 1)
+    _column_sums(dzs, dbh)  # the recurrent bias meets the recurrent product's gradient
 
 
 def gru_backward(x, wx, wh, hs, acts, hns, mask, dy, dh_last, dxp, dzs, dx, dwx, dwh, db, dbh,
                  dh0):
     """Gradients of gru_forward; dbh = sum of the recurrent product's gradients."""
     _check(x, wx, wh)
-    bounds = _chunks(x.shape[0])
-    n = len(bounds) - 1
-    pwx, pwh, pb, pbh = _parts(x.dtype, n, dwx.shape, dwh.shape, db.shape, dbh.shape)
     dh0[...] = dh_last
-    _gru_backward_chunks(x, wx, wh, hs, acts, hns, mask, dy, dh0, dxp, dzs, _dx(x, dx), pwx, pwh,
-                         pb, pbh, bounds)
-    _finish_grads(x, dx, dwx, dwh, db, pwx, pwh, pb)
-    _sum_parts(pbh, dbh)
+    _gru_backward_chunks(x, wx, wh, hs, acts, hns, mask, dy, dh0, dxp, dzs, _dx(x, dx), dwx, dwh,
+                         db, dbh, _chunks(x.shape[0]))
 
 
 # -- helpers: masks, embeddings, sums ------------------------------------------------------------
