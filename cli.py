@@ -418,8 +418,10 @@ def sample(ctx: typer.Context, checkpoint: CheckpointArg,
 @app.command()
 @handle_errors
 def bench(workload: Annotated[str, typer.Argument(
-              help="workload: mlp (784-100-10 sigmoid, SGD), lenet5 (LeNet-5, momentum SGD), rbm (784-500 RBM, CD-1), "
-                   "lstm (LSTM 128 on 28x28 sequences, Adam) or autoencoder (784-500-784 tied sigmoid autoencoder, SGD)")] = "mlp",
+              help="a workload registered by a plugin (`redes plugins` lists them). Built in: mlp "
+                   "(784-100-10 sigmoid, SGD), lenet5 (LeNet-5, momentum SGD), rbm (784-500 RBM, "
+                   "CD-1), lstm (LSTM 128 on 28x28 sequences, Adam), autoencoder (784-500-784 "
+                   "tied sigmoid autoencoder, SGD)")] = "mlp",
           batch: Annotated[list[int], typer.Option(help="batch size (repeatable)")] = [10, 128],
           reps: Annotated[int, typer.Option(help="timed epochs (median reported); with --against, epoch pairs")] = 3,
           n: Annotated[int, typer.Option(help="samples per epoch")] = 60000,
@@ -433,22 +435,13 @@ def bench(workload: Annotated[str, typer.Argument(
           torch_threads: Annotated[int, typer.Option(help="the other framework's threads with --against")] = 2,
           plugin: PluginOpt = None):
     """Time training epochs of a standard workload (synthetic MNIST-shaped data)."""
-    from engine.commands.bench import run_bench
+    from engine.commands.bench import run_against, run_bench
 
     _add_plugins(plugin)  # e.g. --optimizer signum --plugin my_optimizers
-    if against is not None and against not in ("torch", "sklearn"):
-        raise RedesError(f"--against {against}: compare against torch or sklearn.")
     for b in batch:
-        if against == "sklearn":
-            from engine.commands.bench_sklearn import run_against_sklearn
-
-            result = run_against_sklearn(workload, batch=b, reps=reps, n=n, device=device,
-                                         cold=cold, optimizer=optimizer, threads=torch_threads)
-        elif against:
-            from engine.commands.bench_torch import run_against_torch
-
-            result = run_against_torch(workload, batch=b, reps=reps, n=n, device=device, cold=cold,
-                                       optimizer=optimizer, threads=torch_threads)
+        if against:
+            result = run_against(workload, against, batch=b, reps=reps, n=n, device=device,
+                                 cold=cold, optimizer=optimizer, threads=torch_threads)
         else:
             result = run_bench(workload, batch=b, reps=reps, n=n, device=device, cold=cold,
                                optimizer=optimizer)
@@ -456,7 +449,7 @@ def bench(workload: Annotated[str, typer.Argument(
             print(json.dumps(result, sort_keys=True), flush=True)
         elif against:
             ours, theirs, ratios = result["redes"], result[against], result["pair_ratios"]
-            who = "PyTorch" if against == "torch" else "scikit-learn"
+            who = {"torch": "PyTorch", "sklearn": "scikit-learn"}.get(against, against)
             out.print(f"{workload} batch {b}: redes {ours['samples_per_sec']:,.0f} samples/s, "
                       f"{who} {theirs['version']} ({theirs['threads']} threads) "
                       f"{theirs['samples_per_sec']:,.0f} samples/s: redes "

@@ -20,6 +20,8 @@ from engine.runtime.network import Network  # noqa: E402
 from engine.contract.optimizer import Optimizer  # noqa: E402
 from engine.contract.sampler import Sampler  # noqa: E402
 from engine.contract.trainer import Trainer  # noqa: E402
+from engine.contract.workload import Workload  # noqa: E402
 
 __all__ = ["hookimpl", "Callback", "Dataset", "RedesError", "initializer", "Layer", "Loss",
-           "Network", "Optimizer", "Sampler", "Trainer", "__version__"]
+           "Network", "Optimizer", "Sampler", "Trainer", "Workload",
+           "__version__"]

@@ -21,83 +21,18 @@ import time
 import numpy as np
 
 from engine.runtime.data import Splits
-from engine.errors import SpecError
+from engine.errors import RedesError, SpecError
 from engine.runtime.loop import build_run
+from engine.runtime.plugins import registry
 from engine.runtime.spec import spec_from_dict
 
-WORKLOADS = {
-    "mlp": {
-        "description": "784-100-10 sigmoid, softmax cross-entropy, SGD lr 0.1",
-        "shape": (784,),
-        "flops_per_sample": 2 * (784 * 100 + 100 * 10) * 2 + 2 * 100 * 10,
-        "spec": {
-            "data": {"type": "digits"},
-            "model": {"input_shape": [784], "layers": [
-                {"type": "dense", "units": 100}, {"type": "sigmoid"}, {"type": "dense", "units": 10}]},
-            "loss": {"type": "softmax_cross_entropy"},
-            "optimizer": {"type": "sgd", "lr": 0.1},
-            "trainer": {"type": "backprop", "epochs": 1, "batch_size": 10},
-        },
-    },
-    "lenet5": {
-        "description": "LeNet-5 (conv 6@5x5 pad 2, pool, conv 16@5x5, pool, 120, 84, 10, ReLU), SGD momentum 0.9",
-        "shape": (1, 28, 28),
-        "flops_per_sample": 2263920,
-        "spec": {
-            "data": {"type": "digits"},
-            "model": {"input_shape": [1, 28, 28], "layers": [
-                {"type": "conv2d", "filters": 6, "kernel": 5, "padding": 2}, {"type": "relu"},
-                {"type": "maxpool2d", "window": 2},
-                {"type": "conv2d", "filters": 16, "kernel": 5}, {"type": "relu"},
-                {"type": "maxpool2d", "window": 2}, {"type": "flatten"},
-                {"type": "dense", "units": 120}, {"type": "relu"},
-                {"type": "dense", "units": 84}, {"type": "relu"},
-                {"type": "dense", "units": 10}]},
-            "loss": {"type": "softmax_cross_entropy"},
-            "optimizer": {"type": "sgd", "lr": 0.01, "momentum": 0.9},
-            "trainer": {"type": "backprop", "epochs": 1, "batch_size": 64},
-        },
-    },
-    "rbm": {
-        "description": "Bernoulli RBM 784-500, CD-1 (sampled h and v), SGD lr 0.1 (plugins.rbm)",
-        "shape": (784,),
-        "flops_per_sample": 5 * 2 * 784 * 500,  # the five products of w3_rbm.py's count
-        "spec": {
-            "data": {"type": "digits"},
-            "model": {"input_shape": [784], "layers": [{"type": "rbm", "units": 500}]},
-            "optimizer": {"type": "sgd", "lr": 0.1},
-            "trainer": {"type": "cd", "k": 1, "epochs": 1, "batch_size": 64},
-        },
-    },
-    "lstm": {
-        "description": "LSTM 128 over 28 steps of 28 features (sequential MNIST), last state -> "
-                       "dense 10, softmax cross-entropy, Adam lr 1e-3 (plugins.recurrent)",
-        "shape": (28, 28),
-        # w4_lstm.py's count: forward T*2*(F+H)*4H + 2HK; backward that + T*2*H*4H + 2HK
-        "flops_per_sample": 2 * (28 * 2 * (28 + 128) * 4 * 128 + 2 * 128 * 10)
-                            + 28 * 2 * 128 * 4 * 128 + 2 * 128 * 10,
-        "spec": {
-            "data": {"type": "digits"},
-            "model": {"input_shape": [28, 28], "layers": [
-                {"type": "lstm", "units": 128}, {"type": "dense", "units": 10}]},
-            "loss": {"type": "softmax_cross_entropy"},
-            "optimizer": {"type": "adam", "lr": 0.001},
-            "trainer": {"type": "backprop", "epochs": 1, "batch_size": 64},
-        },
-    },
-    "autoencoder": {
-        "description": "784-500-784 sigmoid autoencoder, tied weights, squared error, SGD lr 0.01 "
-                       "(plugins.autoencoder)",
-        "shape": (784,),
-        "flops_per_sample": 5 * 2 * 784 * 500,  # the five products of w5_ae.py's count
-        "spec": {
-            "data": {"type": "digits"},
-            "model": {"input_shape": [784], "layers": [{"type": "autoencoder", "units": 500}]},
-            "optimizer": {"type": "sgd", "lr": 0.01},
-            "trainer": {"type": "reconstruction", "epochs": 1, "batch_size": 64},
-        },
-    },
-}
+
+def get_workload(name):
+    """The registered workload ``name`` (an ``engine.Workload``), or a SpecError listing them."""
+    workloads = registry("workloads")
+    if name not in workloads:
+        raise SpecError(f"unknown workload '{name}'; choose from {', '.join(workloads)}.")
+    return workloads.get(name)()
 
 
 def synthetic(shape, n, seed=0):
@@ -108,16 +43,14 @@ def synthetic(shape, n, seed=0):
 
 
 def make_run(workload, batch, device="cpu", n=60000, seed=0, splits=None, optimizer=None):
-    if workload not in WORKLOADS:
-        raise SpecError(f"unknown workload '{workload}'; choose from {', '.join(WORKLOADS)}.")
-    w = WORKLOADS[workload]
-    raw = json.loads(json.dumps(w["spec"]))
+    w = get_workload(workload)
+    raw = json.loads(json.dumps(w.spec))
     raw["trainer"]["batch_size"] = batch
     if optimizer is not None:
         raw["optimizer"] = {"type": optimizer}
     raw["seed"] = seed
     spec = spec_from_dict(raw, source=f"bench:{workload}")
-    return build_run(spec, device=device, splits=splits or synthetic(w["shape"], n, seed))
+    return build_run(spec, device=device, splits=splits or synthetic(w.shape, n, seed))
 
 
 def _epoch(run, steps=None):
@@ -211,13 +144,13 @@ def compile_times(workload, batch, device="cpu", optimizer=None, cold=True):
 def redes_result(workload, epochs, *, batch, n, device, compile_seconds, cached):
     times, shares = epochs.times, epochs.shares
     median = statistics.median(times)
-    w = WORKLOADS[workload]
+    w = get_workload(workload)
     return {
-        "workload": workload, "description": w["description"], "batch": batch, "device": device,
+        "workload": workload, "description": w.description, "batch": batch, "device": device,
         "optimizer": epochs.optimizer.name, "update_shares": shares,
         "update_share": statistics.median(shares),
         "n_train": n, "reps": len(times), "epoch_seconds": times, "seconds_per_epoch": median,
-        "samples_per_sec": n / median, "gflops_per_sec": w["flops_per_sample"] * n / median / 1e9,
+        "samples_per_sec": n / median, "gflops_per_sec": w.flops_per_sample * n / median / 1e9,
         "compile_seconds": compile_seconds, "cached_first_step_seconds": cached,
     }
 
@@ -231,3 +164,45 @@ def run_bench(workload, *, batch, reps=3, n=60000, device="cpu", cold=True, warm
         epochs.epoch()
     return redes_result(workload, epochs, batch=batch, n=n, device=device,
                         compile_seconds=compile_seconds, cached=cached)
+
+
+def run_against(workload, library, *, batch, reps=3, n=60000, device="cpu", cold=True,
+                warmup=200, optimizer=None, threads=2, seed=0):
+    """``reps`` pairs of epochs, redes then the workload's ``library`` twin, on the same synthetic
+    data and in one process, so a shared machine's changing speed hits both sides alike; both
+    sides' results, the ratio of their median samples/s and the median of the per-pair ratios."""
+    w = get_workload(workload)
+    if library not in w.against:
+        has = (f"it has a twin in {', '.join(w.against)}" if w.against
+               else "it has no twin in another library")
+        raise RedesError(f"--against {library}: the '{workload}' workload has no {library} twin "
+                         f"({has}). Workloads and their twins: "
+                         f"{_twins_listing()}.")
+    if device != "cpu":
+        raise RedesError(f"--against {library} compares on the CPU only; drop --device or use "
+                         "--device cpu.")
+    if optimizer is not None:
+        raise RedesError(f"--against {library} compares the workload's own optimizer (its twin "
+                         "has no other); drop --optimizer.")
+    splits = synthetic(w.shape, n, seed)
+    # the twin first: a missing library is reported before anything compiles
+    theirs = w.twin(library, batch, splits, threads=threads, warmup=warmup, seed=seed)
+    compile_seconds, cached = compile_times(workload, batch, device, None, cold)
+    ours = RedesEpochs(workload, batch, n=n, device=device, warmup=warmup, splits=splits)
+    ratios = []  # redes samples/s over the twin's, per pair: the twin's epoch time over ours
+    for _ in range(reps):
+        ours_seconds = ours.epoch()
+        ratios.append(theirs.epoch() / ours_seconds)
+    redes = redes_result(workload, ours, batch=batch, n=n, device=device,
+                         compile_seconds=compile_seconds, cached=cached)
+    median = statistics.median(theirs.times)
+    other = {**theirs.info(), "n_train": n, "reps": reps, "epoch_seconds": theirs.times,
+             "seconds_per_epoch": median, "samples_per_sec": n / median}
+    return {"workload": workload, "batch": batch, "against": library, "redes": redes,
+            library: other, "ratio": redes["samples_per_sec"] / other["samples_per_sec"],
+            "pair_ratios": ratios, "pair_ratio_median": statistics.median(ratios)}
+
+
+def _twins_listing():
+    return "; ".join(f"{name}: {', '.join(cls.against) or 'none'}"
+                     for name, cls in registry("workloads").items())

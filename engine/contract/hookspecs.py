@@ -115,6 +115,17 @@ def register_samplers(register):
 
 
 @hookspec
+def register_workloads(register):
+    """Register ``engine.Workload`` subclasses: what ``redes bench NAME`` times.
+
+    A workload is a spec trained on synthetic data under the bench protocol, with the matrix
+    products it costs per sample and, optionally, twins in other libraries that ``redes bench
+    --against LIBRARY`` times beside it; see ``engine.contract.workload.Workload``. A family
+    registers the workloads that exercise its layers (``plugins.dense``: ``mlp``).
+    """
+
+
+@hookspec
 def register_commands(register):
     """Register command-line commands: ``register(function, name=None, group=None)``.
 

@@ -5,7 +5,7 @@ import difflib
 from engine.errors import PluginError, SpecError
 
 KINDS = ("layers", "losses", "optimizers", "trainers", "datasets", "callbacks", "initializers",
-         "samplers")
+         "samplers", "workloads")
 
 
 class Registry:

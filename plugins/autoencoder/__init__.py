@@ -12,6 +12,7 @@ from engine import hookimpl
 
 from .layers import Autoencoder
 from .trainers import Reconstruction
+from .workloads import AutoencoderWorkload
 
 
 @hookimpl
@@ -30,3 +31,8 @@ def register_commands(register):
 
     register(plot_codes, name="codes", group="plot")
     register(plot_reconstructions, name="reconstructions", group="plot")
+
+
+@hookimpl
+def register_workloads(register):
+    register(AutoencoderWorkload)

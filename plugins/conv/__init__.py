@@ -10,6 +10,7 @@ from engine import hookimpl
 from .augment import Augment
 from .layers import Conv1d, Conv2d, Conv3d, Flatten, MaxPool2d, MeanPool2d
 from .residual import Residual
+from .workloads import LeNet5Workload
 
 LAYERS = (Conv1d, Conv2d, Conv3d, MaxPool2d, MeanPool2d, Flatten, Residual)
 
@@ -24,3 +25,7 @@ def register_layers(register):
 def register_callbacks(register):
     register(Augment)
 
+
+@hookimpl
+def register_workloads(register):
+    register(LeNet5Workload)

@@ -10,6 +10,7 @@ from engine import hookimpl
 
 from .layers import Dense, Dropout, Identity, LeCunTanh, ReLU, Sigmoid, Softmax, Tanh
 from .losses import MSE, BinaryCrossEntropy, SoftmaxCrossEntropy
+from .workloads import MLPWorkload
 
 LAYERS = (Dense, Sigmoid, Tanh, LeCunTanh, ReLU, Identity, Softmax, Dropout)
 LOSSES = (SoftmaxCrossEntropy, MSE, BinaryCrossEntropy)
@@ -25,3 +26,8 @@ def register_layers(register):
 def register_losses(register):
     for cls in LOSSES:
         register(cls)
+
+
+@hookimpl
+def register_workloads(register):
+    register(MLPWorkload)

@@ -11,6 +11,7 @@ from engine import hookimpl
 
 from .layers import RBM
 from .trainers import ContrastiveDivergence, PersistentCD
+from .workloads import RBMWorkload
 
 
 @hookimpl
@@ -29,3 +30,8 @@ def register_samplers(register):
     from .sample import GibbsSampler  # matplotlib and typer load only when it samples
 
     register(GibbsSampler)
+
+
+@hookimpl
+def register_workloads(register):
+    register(RBMWorkload)

@@ -16,6 +16,7 @@ from engine import hookimpl, initializer
 from .datasets import Adding, Copy, PythonDocs, SequentialMNIST
 from .layers import GRU, LSTM, RNN, Embedding, Reshape
 from .trainers import TruncatedBPTT
+from .workloads import LSTMWorkload
 
 LAYERS = (RNN, LSTM, GRU, Embedding, Reshape)
 DATASETS = (SequentialMNIST, Adding, Copy, PythonDocs)
@@ -63,3 +64,8 @@ def register_samplers(register):
     from .sample import TextSampler
 
     register(TextSampler)
+
+
+@hookimpl
+def register_workloads(register):
+    register(LSTMWorkload)

@@ -1,5 +1,6 @@
-"""``redes bench --against torch``: the PyTorch twins train the same networks as the bench
-workloads, and without PyTorch the option fails with one clear paragraph."""
+"""``redes bench --against torch``: the PyTorch twins that the built-in families' workloads
+(``register_workloads``) provide train the same networks as redes does, the comparison reports
+both sides, and without PyTorch the option fails with one clear paragraph."""
 
 import builtins
 import json
@@ -9,10 +10,20 @@ import pytest
 from typer.testing import CliRunner
 
 from cli import app
+from engine import Workload, hookimpl
 from engine.commands import bench, bench_torch
 from engine.errors import RedesError
+from engine.runtime import plugins
 
 runner = CliRunner()
+NN_TWINS = ("mlp", "lenet5", "lstm", "autoencoder")  # workloads whose twin is a torch.nn model
+
+
+def _twin_and_run(workload, batch, n):
+    """The workload's PyTorch twin (no warm-up) and a redes run, both on the same arrays."""
+    splits = bench.synthetic(bench.get_workload(workload).shape, n)
+    twin = bench.get_workload(workload).twin("torch", batch, splits, threads=1, warmup=0, seed=0)
+    return twin, bench.make_run(workload, batch, n=n, splits=splits)
 
 
 def _ours_as_torch(run):
@@ -41,28 +52,27 @@ def _copy_weights(torch, run, model):
             p.copy_(torch.from_numpy(np.ascontiguousarray(a)))
 
 
-@pytest.mark.parametrize("workload", bench_torch.TWINS)
+@pytest.mark.parametrize("workload", NN_TWINS)
 def test_torch_twin_has_the_workloads_parameters(workload):
-    torch = pytest.importorskip("torch")
-    run = bench.make_run(workload, 8, n=16)
-    model, _ = bench_torch.torch_model(workload, torch)
+    pytest.importorskip("torch")
+    twin, run = _twin_and_run(workload, 8, 16)
+    model = twin.model
     shapes = [tuple(p.shape) for p in model.parameters()]
     assert shapes == [a.shape for a in _ours_as_torch(run)]
     trained = sum(p.numel() for p in model.parameters() if p.requires_grad)
     assert trained == run.network.param_count()
 
 
-@pytest.mark.parametrize("workload", bench_torch.TWINS)
+@pytest.mark.parametrize("workload", NN_TWINS)
 def test_torch_twin_trains_like_redes_from_the_same_weights(workload):
     """Three steps on the same batches from identical weights: the same losses and the same
     weights after them (momentum included), within float32 rounding."""
     torch = pytest.importorskip("torch")
-    run = bench.make_run(workload, 8, n=24)
-    model, make_optimizer = bench_torch.torch_model(workload, torch)
-    _copy_weights(torch, run, model)
+    twin, run = _twin_and_run(workload, 8, 24)
+    model, optimizer = twin.model, twin.optimizer
+    _copy_weights(torch, run, model)  # in place: the optimizer holds the same tensors
     start = run.network.get_flat()
-    optimizer = make_optimizer(model.parameters())
-    shape = bench.WORKLOADS[workload]["shape"]
+    shape = bench.get_workload(workload).shape
     F = torch.nn.functional
     for step in range(3):
         x = run.x_train[8 * step:8 * step + 8]
@@ -79,7 +89,7 @@ def test_torch_twin_trains_like_redes_from_the_same_weights(workload):
         assert ours == pytest.approx(loss.item(), rel=1e-5), step
     theirs = torch.cat([p.detach().reshape(-1) for p in model.parameters()]).numpy()
     mine = np.concatenate([a.reshape(-1) for a in _ours_as_torch(run)])
-    opt = bench.WORKLOADS[workload]["spec"]["optimizer"]
+    opt = bench.get_workload(workload).spec["optimizer"]
     if opt["type"] == "adam":
         # Adam moves a weight whose gradient is float32 noise around 0 by up to lr per step
         # (g / (|g| + eps)); those few may differ by that much, every other one by rounding
@@ -92,8 +102,8 @@ def test_torch_twin_trains_like_redes_from_the_same_weights(workload):
 
 def test_run_against_torch_reports_both_sides_and_their_ratio():
     torch = pytest.importorskip("torch")
-    result = bench_torch.run_against_torch("mlp", batch=10, reps=2, n=200, cold=False, warmup=3,
-                                           threads=1)
+    result = bench.run_against("mlp", "torch", batch=10, reps=2, n=200, cold=False, warmup=3,
+                               threads=1)
     ours, theirs = result["redes"], result["torch"]
     assert ours["reps"] == theirs["reps"] == 2 and ours["n_train"] == theirs["n_train"] == 200
     assert theirs["version"] == torch.__version__ and theirs["threads_used"] == 1
@@ -138,7 +148,7 @@ def test_bench_against_torch_without_torch_says_how_to_install_it(monkeypatch):
 
 
 @pytest.mark.parametrize("args, expected", [
-    (["--against", "tensorflow"], "compare against torch or sklearn"),
+    (["--against", "tensorflow"], "the 'mlp' workload has no tensorflow twin (it has a twin in torch)"),
     (["--against", "torch", "--optimizer", "adam"], "drop --optimizer"),
     (["--against", "torch", "--device", "cuda"], "CPU only"),
 ])
@@ -148,13 +158,37 @@ def test_bench_against_refuses_what_it_cannot_compare(args, expected):
     assert expected in " ".join(result.stderr.split())
 
 
-def test_a_workload_without_a_twin_is_refused_by_name(monkeypatch):
-    monkeypatch.setitem(bench.WORKLOADS, "toy", bench.WORKLOADS["mlp"])
-    with pytest.raises(RedesError, match="no PyTorch twin of the 'toy' workload"):
-        bench_torch.run_against_torch("toy", batch=10, n=100, cold=False)
+class _Toy(Workload):
+    name = "toy"
+    shape = (4,)
+    spec = {"model": {"input_shape": [4], "layers": [{"type": "dense", "units": 10}]},
+            "trainer": {"type": "backprop", "epochs": 1, "batch_size": 2}}
+
+
+class _ToyPlugin:
+    @hookimpl
+    def register_workloads(self, register):
+        register(_Toy)
+
+
+@pytest.fixture
+def toy_workload():
+    """A third-party workload with no twin, registered through the hook as a plugin would."""
+    plugins.pm.register(_ToyPlugin(), name="toy-workload")
+    plugins._registries = None
+    yield
+    plugins.pm.unregister(name="toy-workload")
+    plugins._registries = None
+
+
+def test_a_plugins_workload_is_timed_and_one_without_a_twin_is_refused_by_name(toy_workload):
+    result = bench.run_bench("toy", batch=2, reps=1, n=8, cold=False, warmup=1)
+    assert result["workload"] == "toy" and result["samples_per_sec"] > 0
+    with pytest.raises(RedesError, match="the 'toy' workload has no torch twin"):
+        bench.run_against("toy", "torch", batch=2, n=8, cold=False)
     result = runner.invoke(app, ["bench", "mlp", "--batch", "10", "--n", "100", "--no-cold",
                                  "--against", "sklearn"])
-    assert result.exit_code == 2 and "compares the rbm workload only" in result.stderr
+    assert result.exit_code == 2 and "rbm: torch, sklearn" in " ".join(result.stderr.split())
 
 
 def test_torch_rbm_twin_is_cd1_and_learns():
@@ -166,7 +200,7 @@ def test_torch_rbm_twin_is_cd1_and_learns():
     x = np.tile(np.array([[1.0] * 392 + [0.0] * 392, [0.0] * 392 + [1.0] * 392], np.float32),
                 (80, 1))
     splits = Splits(x_train=x, y_train=np.zeros(160, np.int64))
-    twin = bench_torch.TorchRBMEpochs("rbm", 8, splits, threads=1, warmup=2)
+    twin = bench.get_workload("rbm").twin("torch", 8, splits, threads=1, warmup=2, seed=0)
     w0 = twin.params[0].clone()
     twin.epoch()
     first = twin.losses[-1]
@@ -179,10 +213,9 @@ def test_torch_rbm_twin_is_cd1_and_learns():
 def test_run_against_torch_and_sklearn_time_the_rbm_workload():
     pytest.importorskip("torch")
     pytest.importorskip("sklearn")
-    from engine.commands.bench_sklearn import run_against_sklearn
-
-    for run, key in ((bench_torch.run_against_torch, "torch"), (run_against_sklearn, "sklearn")):
-        result = run("rbm", batch=16, reps=2, n=64, cold=False, warmup=2, threads=1)
+    for key in ("torch", "sklearn"):
+        result = bench.run_against("rbm", key, batch=16, reps=2, n=64, cold=False, warmup=2,
+                                   threads=1)
         ours, theirs = result["redes"], result[key]
         assert result["against"] == key and ours["reps"] == theirs["reps"] == 2
         assert result["ratio"] == ours["samples_per_sec"] / theirs["samples_per_sec"]
@@ -196,5 +229,5 @@ def test_bench_help_lists_both_workloads_and_the_against_option():
     result = runner.invoke(app, ["bench", "--help"], terminal_width=200)
     assert result.exit_code == 0
     text = " ".join(result.stdout.split())
-    assert all(w in text for w in bench.WORKLOADS) and "lenet5" in text and "mlp" in text
+    assert all(w in text for w in plugins.registry("workloads")) and "lenet5" in text
     assert "--against" in text and "--torch-threads" in text and "redes[torch]" in text
