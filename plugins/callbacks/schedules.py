@@ -17,8 +17,9 @@ from . import _monitor
 class EpochSchedule(Callback):
     """lr of epoch e (0-based) = ``lr_at(base_lr, e)``, set when the epoch starts.
 
-    ``base_lr`` is the optimizer's rate when training first starts; it is kept in the callback
-    state, so a resumed run recomputes the same rates from the epoch number.
+    ``base_lr`` is the stage's optimizer rate when the stage starts (each stage of a multi-stage
+    run has its own optimizer and counts its epochs from 0); it is kept in the callback state, so
+    a run resumed mid-stage recomputes the same rates from the epoch number.
     """
 
     def __init__(self):
@@ -28,9 +29,8 @@ class EpochSchedule(Callback):
         raise NotImplementedError
 
     @hookimpl
-    def on_fit_start(self, run):
-        if self.base_lr is None:
-            self.base_lr = run.optimizer.lr
+    def on_stage_start(self, run, stage):
+        self.base_lr = run.optimizer.lr
 
     @hookimpl
     def on_epoch_start(self, run, epoch):
@@ -172,6 +172,12 @@ class ReduceOnPlateau(Callback):
     @hookimpl
     def on_fit_start(self, run):
         _monitor.check_available(run, self.monitor, self.name)
+
+    @hookimpl
+    def on_stage_start(self, run, stage):
+        # a new stage trains other weights with its own optimizer: the plateau starts afresh
+        self.best = math.inf if self.mode == "min" else -math.inf
+        self.num_bad_epochs = self.cooldown_counter = 0
 
     @hookimpl
     def on_epoch_end(self, run, epoch, metrics):

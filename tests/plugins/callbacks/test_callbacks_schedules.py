@@ -20,7 +20,7 @@ def callback(name, **kwargs):
 
 def lrs_of(cb, epochs, lr=0.1):
     run = fake_run(lr)
-    cb.on_fit_start(run=run)
+    cb.on_stage_start(run=run, stage=None)  # a fresh stage: its optimizer's rate is the base
     out = []
     for e in range(epochs):
         cb.on_epoch_start(run=run, epoch=e)
@@ -42,8 +42,7 @@ def test_fixed_schedule_keeps_base_lr_in_state():
     lrs_of(cb, 3)
     again = callback("step_lr", step_size=1, gamma=0.5)
     again.load_state(json.loads(json.dumps(cb.state())))
-    run = fake_run(lr=0.0125)  # a resumed optimizer carries the decayed rate
-    again.on_fit_start(run=run)
+    run = fake_run(lr=0.0125)  # resumed mid-stage (no on_stage_start): the decayed rate
     again.on_epoch_start(run=run, epoch=3)
     assert run.optimizer.lr == pytest.approx(0.0125)
     assert again.state() == {"base_lr": 0.1}
@@ -205,6 +204,7 @@ def test_recorded_lr_is_the_rate_the_epoch_used_whatever_the_hook_order(order):
         pm.register(cb)
     run = fake_run(0.4)
     pm.hook.on_fit_start(run=run)
+    pm.hook.on_stage_start(run=run, stage=None)
     used = []
     for e in range(3):
         pm.hook.on_epoch_start(run=run, epoch=e)
@@ -213,3 +213,51 @@ def test_recorded_lr_is_the_rate_the_epoch_used_whatever_the_hook_order(order):
         pm.hook.on_epoch_end(run=run, epoch=e, metrics=metrics)
         assert metrics["lr"] == used[-1]
         assert run.optimizer.lr == pytest.approx(used[-1] * (0.5 if e else 1.0))
+
+
+TWO_STAGES = """
+seed = 0
+[data]
+type = "digits"
+validation = 0.2
+train_subset = 300
+[model]
+layers = [{ type = "dense", units = 8 }, { type = "tanh" }, { type = "dense", units = 10 }]
+[[stages]]
+name = "fast"
+trainer = { type = "backprop", epochs = 2, batch_size = 50 }
+optimizer = { type = "sgd", lr = 0.2 }
+[[stages]]
+name = "slow"
+trainer = { type = "backprop", epochs = 3, batch_size = 50 }
+optimizer = { type = "sgd", lr = 0.03 }
+[[callbacks]]
+type = "step_lr"
+step_size = 1
+gamma = 0.5
+[[callbacks]]
+type = "reduce_on_plateau"
+monitor = "loss"
+patience = 100
+"""
+
+
+def test_a_schedule_restarts_from_each_stages_own_rate(tmp_path):
+    """Each stage has its own optimizer and counts epochs from 0: the schedule decays from that
+    stage's rate (not the first stage's), also when the run is resumed inside the second stage;
+    a plateau's best value starts afresh with the stage."""
+    whole = build_run(parse_spec(TWO_STAGES))
+    fit(whole)
+    expected = [0.2, 0.1, 0.03, 0.015, 0.0075]
+    assert [h["lr"] for h in whole.history] == pytest.approx(expected)
+    plateau = whole.callbacks[1]
+    second_stage_losses = [h["loss"] for h in whole.history[2:]]
+    assert plateau.best == pytest.approx(min(second_stage_losses))
+
+    first = build_run(parse_spec(TWO_STAGES, overrides=["stages.1.trainer.epochs=1"]))
+    fit(first, out=tmp_path / "c.h5")
+    resumed = run_from_checkpoint(tmp_path / "c.h5")
+    resumed.trainer.epochs = 3
+    fit(resumed)
+    assert [h["lr"] for h in resumed.history] == pytest.approx(expected)
+    np.testing.assert_array_equal(resumed.network.flat_params, whole.network.flat_params)
