@@ -29,9 +29,13 @@ trains the whole network or a slice of it.
 ``needs_loss = False`` (an RBM trained by contrastive divergence) means the spec needs no
 ``[loss]`` section and none is defaulted for it. Common spec keys: ``epochs``, ``batch_size``
 (an int, 1 = online learning, or ``"full"``) and ``shuffle``; subclasses add their own.
+A trainer whose rule updates one layer of one type (contrastive divergence, an autoencoder's
+reconstruction) takes it with ``the_one_layer(run, type)`` in ``setup``.
 """
 
 from typing import ClassVar
+
+from engine.errors import SpecError
 
 
 class Trainer:
@@ -68,6 +72,23 @@ class Trainer:
             idx = perm[start : start + bs]
             xb = take(x, idx)
             yield xb, (xb if t is x else None if t is None else take(t, idx))
+
+    def the_one_layer(self, run, layer_type, advice=""):
+        """The stage's single layer, which must be a trainable ``layer_type``; otherwise a
+        SpecError naming the stage's layers, pointing at the stage, and ending with ``advice``."""
+        layers, source = run.network.layers, run.spec.source
+        where = "model.layers" if run.stage.name is None else run.stage.section("layers")
+        if len(layers) != 1 or layers[0].name != layer_type:
+            found = ", ".join(f"{layer.label} ({layer.name})" for layer in layers)
+            raise SpecError(
+                f"the {self.name} trainer trains exactly one {layer_type} layer, but this stage "
+                f"has [{found}]. Give each {layer_type} its own stage, e.g. [[stages]] layers = "
+                f"[\"{layer_type}0\"] with trainer {{ type = \"{self.name}\" }}{advice}.",
+                source=source, path=where)
+        if not layers[0].trainable:
+            raise SpecError(f"the {self.name} trainer updates layer '{layers[0].label}', which "
+                            f"is frozen (trainable = false).", source=source, path=where)
+        return layers[0]
 
     def train_batch(self, run, x, t):
         raise NotImplementedError

@@ -44,21 +44,10 @@ class Reconstruction(Trainer):
                                        layer_max_norm=layer_max_norm)
 
     def setup(self, run):
-        stage, layers, source = run.stage, run.network.layers, run.spec.source
-        where = "model.layers" if stage.name is None else stage.section("layers")
-        if len(layers) != 1 or layers[0].name != "autoencoder":
-            raise SpecError(
-                f"the {self.name} trainer trains exactly one autoencoder layer, but this stage "
-                f"has [{', '.join(f'{layer.label} ({layer.name})' for layer in layers)}]. Give "
-                f"each autoencoder its own stage, e.g. [[stages]] layers = [\"ae0\"] with "
-                f"trainer {{ type = \"{self.name}\" }}; a deep network trained end to end "
-                f"takes the backprop trainer and a loss with target = \"inputs\".",
-                source=source, path=where)
-        self.ae = layers[0]
-        if not self.ae.trainable:
-            raise SpecError(f"the {self.name} trainer updates layer '{self.ae.label}', which is "
-                            f"frozen (trainable = false).", source=source, path=where)
-        self.regularizer.setup(run, section=stage.section("trainer"))
+        self.ae = self.the_one_layer(
+            run, "autoencoder", advice="; a deep network trained end to end takes the backprop "
+            "trainer and a loss with target = \"inputs\"")
+        self.regularizer.setup(run, section=run.stage.section("trainer"))
         self._out = run.dev.zeros((2,), np.float64)
 
     def train_batch(self, run, x, t):

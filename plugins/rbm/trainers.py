@@ -81,25 +81,14 @@ class ContrastiveDivergence(Trainer):
 
     # -- setup -------------------------------------------------------------------------------
     def setup(self, run):
-        stage, layers, source = run.stage, run.network.layers, run.spec.source
-        where = "model.layers" if stage.name is None else stage.section("layers")
-        if len(layers) != 1 or layers[0].name != "rbm":
-            raise SpecError(
-                f"the {self.name} trainer trains exactly one rbm layer, but this stage has "
-                f"[{', '.join(f'{layer.label} ({layer.name})' for layer in layers)}]. Give each "
-                f"RBM its own stage, e.g. [[stages]] layers = [\"rbm0\"] with trainer "
-                f"{{ type = \"{self.name}\" }}.", source=source, path=where)
-        self.rbm = rbm = layers[0]
-        if not rbm.trainable:
-            raise SpecError(f"the {self.name} trainer updates layer '{rbm.label}', which is "
-                            f"frozen (trainable = false).", source=source, path=where)
+        self.rbm = rbm = self.the_one_layer(run, "rbm")
         if self.sparsity_cost > 0 and rbm.gaussian_hidden:
             raise SpecError(f"sparsity_cost applies to binary hidden units, but layer "
                             f"'{rbm.label}' has hidden = \"gaussian\" (linear units have no "
                             f"activity probability to hold at a target); leave sparsity_cost "
-                            f"at 0.", source=source, path=stage.section("trainer"))
+                            f"at 0.", source=run.spec.source, path=run.stage.section("trainer"))
         self.k = devices.kernels_for(self, run.dev)
-        self.regularizer.setup(run, section=stage.section("trainer"))
+        self.regularizer.setup(run, section=run.stage.section("trainer"))
         self.dtype = run.network.dtype
         self._buffers = {}
         self._sq = run.dev.zeros((1,), np.float64)
