@@ -71,8 +71,11 @@ def plot_reconstructions(
     pca = ("no PCA to compare with (the code is not narrower than the input)"
            if result["pca_error"] is None
            else f"PCA with {result['components']} components: {result['pca_error']:.3f}")
-    typer.echo(f"test reconstruction error (squared error per image): {result['error']:.3f}; "
-               f"{pca}", err=True)
+    noisy = ("" if result["corrupted_error"] is None else
+             f" (clean inputs); {result['corrupted_error']:.3f} from the corrupted inputs drawn "
+             f"with --seed {seed}, as pictured")
+    typer.echo(f"test reconstruction error (squared error per image): {result['error']:.3f}"
+               f"{noisy}; {pca}", err=True)
     typer.echo(f"reconstructions: {out}", err=True)
     if json_:
         typer.echo(json.dumps(result))
@@ -243,14 +246,25 @@ def reconstruction_error(run, *, layer=None, batch=2000):
 
 
 def reconstructions_png(run, path, *, count=10, layer=None, shape=None, seed=0):
-    """The PNG; returns {"error", "pca_error", "components"} (test squared error per image)."""
+    """The PNG; returns {"error", "corrupted_error", "pca_error", "components"} (test squared
+    error per image). ``error`` is that of the clean inputs' reconstructions; for a denoising
+    model, whose picture shows the reconstructions of corrupted inputs, ``corrupted_error`` is
+    the error of those (every test image corrupted with ``seed``, the pictured ones the first;
+    compared with the clean images), else None. The title names both."""
     x_test, _ = _test_split(run)
     size = int(np.prod(x_test.shape[1:]))
     image = _image_shape(size, shape)
     x = x_test[:count]
     corrupted, recon, _ = reconstruct(run, x, layer=layer, seed=seed)
+    corrupted_error = None
+    if corrupted is not None:  # draw the rows the number averages over
+        corrupted, recon, _ = reconstruct(run, x_test, layer=layer, seed=seed)
+        diff = np.asarray(recon, np.float64).reshape(len(x_test), -1) - \
+            x_test.reshape(len(x_test), -1)
+        corrupted_error = float(np.square(diff).sum(1).mean())
+        corrupted, recon = corrupted[:count], recon[:count]
     error, width = reconstruction_error(run, layer=layer)
-    result = {"error": error, "components": width,
+    result = {"error": error, "corrupted_error": corrupted_error, "components": width,
               "pca_error": pca_error(run.splits.x_train, x_test, width)}
     rows = [("original", x)] + ([("corrupted", corrupted)] if corrupted is not None else []) \
         + [("reconstruction", recon)]
@@ -268,9 +282,18 @@ def reconstructions_png(run, path, *, count=10, layer=None, shape=None, seed=0):
             ax.set_xticks([])
             ax.set_yticks([])
         axes[r, 0].set_ylabel(title, fontsize="small")
-    pca = "" if result["pca_error"] is None else \
-        f" (PCA, {width} components: {result['pca_error']:.2f})"
-    fig.suptitle(f"test squared error per image {error:.2f}{pca}", fontsize="medium")
+    fig.suptitle(reconstructions_title(result), fontsize="medium")
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, format="png")
     return result
+
+
+def reconstructions_title(result):
+    """The picture's title: the clean inputs' error, and a denoising model's error on the
+    corrupted inputs it is pictured reconstructing, each named."""
+    pca = "" if result["pca_error"] is None else \
+        f" (PCA, {result['components']} components: {result['pca_error']:.2f})"
+    if result["corrupted_error"] is None:
+        return f"test squared error per image {result['error']:.2f}{pca}"
+    return (f"test squared error per image: {result['corrupted_error']:.2f} reconstructing the "
+            f"corrupted inputs shown,\n{result['error']:.2f} reconstructing the clean inputs{pca}")
