@@ -37,6 +37,11 @@ def plot_codes(
     typer.echo(f"{NEIGHBOURS}-nearest-neighbour accuracy of the 2-D test points (train points "
                f"as references): codes {result['knn_codes']:.3f}, PCA {result['knn_pca']:.3f}",
                err=True)
+    if result["silhouette_codes"] is not None:
+        per_class = ", ".join(f"{k} {v:+.2f}" for k, v in result["silhouette_codes_class"].items())
+        typer.echo(f"silhouette of the 2-D test points by class (-1..1, higher: more separate): "
+                   f"codes {result['silhouette_codes']:.3f}, PCA {result['silhouette_pca']:.3f}; "
+                   f"codes per class: {per_class}", err=True)
     typer.echo(f"codes: {out}", err=True)
     if json_:
         typer.echo(json.dumps(result))
@@ -120,9 +125,24 @@ def _knn_accuracy(train, y_train, test, y_test):
     return float(knn.score(test, y_test))
 
 
+def _silhouettes(points, labels):
+    """(mean silhouette, {class: mean silhouette of its points}) of the drawn points grouped by
+    class (scikit-learn's, Euclidean), or (None, None) without labels or with one class."""
+    from sklearn.metrics import silhouette_samples
+
+    if labels is None or len(np.unique(labels)) < 2:
+        return None, None
+    values = silhouette_samples(points, labels)
+    return float(values.mean()), {str(k): float(values[labels == k].mean())
+                                  for k in np.unique(labels)}
+
+
 def codes_png(run, path, *, layer=None):
-    """The scatter PNG; returns {"knn_codes", "knn_pca", "dims"}: how well classes separate in
-    each 2-D map (k-nearest-neighbour accuracy of test points against training points)."""
+    """The scatter PNG; returns {"knn_codes", "knn_pca", "silhouette_codes", "silhouette_pca",
+    "silhouette_codes_class", "silhouette_pca_class", "dims"}: how well classes separate in
+    each 2-D map (k-nearest-neighbour accuracy of test points against training points, and the
+    silhouette of the drawn test points grouped by class: near 1 for tight, distant clusters,
+    near 0 or below where a class overlaps others; per class, the mean over its points)."""
     from sklearn.decomposition import PCA
 
     model = run.model
@@ -146,14 +166,17 @@ def codes_png(run, path, *, layer=None):
     result = {"dims": dims,
               "knn_codes": _knn_accuracy(codes_train, y_train, codes_test, y_test),
               "knn_pca": _knn_accuracy(pca_train, y_train, pca_test, y_test)}
+    for key, points in (("codes", codes_test), ("pca", pca_test)):
+        result[f"silhouette_{key}"], result[f"silhouette_{key}_class"] = \
+            _silhouettes(points, y_test)
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(13, 6), dpi=100)
     FigureCanvasAgg(fig)
     axes = fig.subplots(1, 2)
-    for ax, points, title, acc in ((axes[0], codes_test, code_title, result["knn_codes"]),
-                                   (axes[1], pca_test, "PCA, 2 components", result["knn_pca"])):
+    for ax, points, title, key in ((axes[0], codes_test, code_title, "codes"),
+                                   (axes[1], pca_test, "PCA, 2 components", "pca")):
         if y_test is None:
             ax.scatter(points[:, 0], points[:, 1], s=3, alpha=0.6)
         else:
@@ -162,7 +185,10 @@ def codes_png(run, path, *, layer=None):
                 ax.scatter(points[sel, 0], points[sel, 1], s=3, alpha=0.6,
                            color=f"C{int(k) % 10}", label=str(k))
             ax.legend(markerscale=4, fontsize="small", loc="best")
-        ax.set_title(f"{title}\n{NEIGHBOURS}-NN accuracy {acc:.3f}", fontsize="medium")
+        sil = result[f"silhouette_{key}"]
+        sil = "" if sil is None else f", silhouette {sil:.3f}"
+        ax.set_title(f"{title}\n{NEIGHBOURS}-NN accuracy {result[f'knn_{key}']:.3f}{sil}",
+                     fontsize="medium")
     fig.suptitle(f"{len(x_test)} test samples of {run.dataset.name}", fontsize="medium")
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, format="png")

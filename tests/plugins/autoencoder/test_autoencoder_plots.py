@@ -95,6 +95,23 @@ def test_plot_codes_draws_the_bottleneck_beside_pca(deep, tmp_path):
     assert mpimg.imread(out)[..., :3].std() > 0.05
 
 
+def test_plot_codes_reports_each_maps_silhouette_by_class(deep, tmp_path):
+    from sklearn.metrics import silhouette_samples, silhouette_score
+
+    printed = json.loads(_invoke("plot", "codes", deep, "--out", tmp_path / "c.png",
+                                 "--json").stdout)
+    run = run_from_checkpoint(deep)
+    x, y = run.splits.x_test, run.splits.y_test
+    codes = run.model.predict(x, upto=code_index(run.model))
+    assert printed["silhouette_codes"] == pytest.approx(silhouette_score(codes, y), rel=1e-5)
+    per_point = silhouette_samples(codes, y)
+    assert printed["silhouette_codes_class"] == pytest.approx(
+        {str(k): per_point[y == k].mean() for k in range(10)}, rel=1e-5)
+    pca = PCA(2).fit(run.splits.x_train)
+    assert printed["silhouette_pca"] == pytest.approx(
+        silhouette_score(pca.transform(x), y), rel=1e-4, abs=1e-5)
+
+
 def test_the_code_layer_is_the_first_narrowest_followed_through_its_activation(deep):
     run = run_from_checkpoint(deep)
     assert run.model.layers[code_index(run.model)].label == "code"
