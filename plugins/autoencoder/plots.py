@@ -37,6 +37,11 @@ def plot_codes(
     typer.echo(f"{NEIGHBOURS}-nearest-neighbour accuracy of the 2-D test points (train points "
                f"as references): codes {result['knn_codes']:.3f}, PCA {result['knn_pca']:.3f}",
                err=True)
+    if result["silhouette_codes"] is not None:
+        per_class = ", ".join(f"{k} {v:+.2f}" for k, v in result["silhouette_codes_class"].items())
+        typer.echo(f"silhouette of the 2-D test points by class (-1..1, higher: more separate): "
+                   f"codes {result['silhouette_codes']:.3f}, PCA {result['silhouette_pca']:.3f}; "
+                   f"codes per class: {per_class}", err=True)
     typer.echo(f"codes: {out}", err=True)
     if json_:
         typer.echo(json.dumps(result))
@@ -71,8 +76,11 @@ def plot_reconstructions(
     pca = ("no PCA to compare with (the code is not narrower than the input)"
            if result["pca_error"] is None
            else f"PCA with {result['components']} components: {result['pca_error']:.3f}")
-    typer.echo(f"test reconstruction error (squared error per image): {result['error']:.3f}; "
-               f"{pca}", err=True)
+    noisy = ("" if result["corrupted_error"] is None else
+             f" (clean inputs); {result['corrupted_error']:.3f} from the corrupted inputs drawn "
+             f"with --seed {seed}, as pictured")
+    typer.echo(f"test reconstruction error (squared error per image): {result['error']:.3f}"
+               f"{noisy}; {pca}", err=True)
     typer.echo(f"reconstructions: {out}", err=True)
     if json_:
         typer.echo(json.dumps(result))
@@ -117,9 +125,24 @@ def _knn_accuracy(train, y_train, test, y_test):
     return float(knn.score(test, y_test))
 
 
+def _silhouettes(points, labels):
+    """(mean silhouette, {class: mean silhouette of its points}) of the drawn points grouped by
+    class (scikit-learn's, Euclidean), or (None, None) without labels or with one class."""
+    from sklearn.metrics import silhouette_samples
+
+    if labels is None or len(np.unique(labels)) < 2:
+        return None, None
+    values = silhouette_samples(points, labels)
+    return float(values.mean()), {str(k): float(values[labels == k].mean())
+                                  for k in np.unique(labels)}
+
+
 def codes_png(run, path, *, layer=None):
-    """The scatter PNG; returns {"knn_codes", "knn_pca", "dims"}: how well classes separate in
-    each 2-D map (k-nearest-neighbour accuracy of test points against training points)."""
+    """The scatter PNG; returns {"knn_codes", "knn_pca", "silhouette_codes", "silhouette_pca",
+    "silhouette_codes_class", "silhouette_pca_class", "dims"}: how well classes separate in
+    each 2-D map (k-nearest-neighbour accuracy of test points against training points, and the
+    silhouette of the drawn test points grouped by class: near 1 for tight, distant clusters,
+    near 0 or below where a class overlaps others; per class, the mean over its points)."""
     from sklearn.decomposition import PCA
 
     model = run.model
@@ -143,14 +166,17 @@ def codes_png(run, path, *, layer=None):
     result = {"dims": dims,
               "knn_codes": _knn_accuracy(codes_train, y_train, codes_test, y_test),
               "knn_pca": _knn_accuracy(pca_train, y_train, pca_test, y_test)}
+    for key, points in (("codes", codes_test), ("pca", pca_test)):
+        result[f"silhouette_{key}"], result[f"silhouette_{key}_class"] = \
+            _silhouettes(points, y_test)
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(13, 6), dpi=100)
     FigureCanvasAgg(fig)
     axes = fig.subplots(1, 2)
-    for ax, points, title, acc in ((axes[0], codes_test, code_title, result["knn_codes"]),
-                                   (axes[1], pca_test, "PCA, 2 components", result["knn_pca"])):
+    for ax, points, title, key in ((axes[0], codes_test, code_title, "codes"),
+                                   (axes[1], pca_test, "PCA, 2 components", "pca")):
         if y_test is None:
             ax.scatter(points[:, 0], points[:, 1], s=3, alpha=0.6)
         else:
@@ -159,7 +185,10 @@ def codes_png(run, path, *, layer=None):
                 ax.scatter(points[sel, 0], points[sel, 1], s=3, alpha=0.6,
                            color=f"C{int(k) % 10}", label=str(k))
             ax.legend(markerscale=4, fontsize="small", loc="best")
-        ax.set_title(f"{title}\n{NEIGHBOURS}-NN accuracy {acc:.3f}", fontsize="medium")
+        sil = result[f"silhouette_{key}"]
+        sil = "" if sil is None else f", silhouette {sil:.3f}"
+        ax.set_title(f"{title}\n{NEIGHBOURS}-NN accuracy {result[f'knn_{key}']:.3f}{sil}",
+                     fontsize="medium")
     fig.suptitle(f"{len(x_test)} test samples of {run.dataset.name}", fontsize="medium")
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, format="png")
@@ -243,14 +272,25 @@ def reconstruction_error(run, *, layer=None, batch=2000):
 
 
 def reconstructions_png(run, path, *, count=10, layer=None, shape=None, seed=0):
-    """The PNG; returns {"error", "pca_error", "components"} (test squared error per image)."""
+    """The PNG; returns {"error", "corrupted_error", "pca_error", "components"} (test squared
+    error per image). ``error`` is that of the clean inputs' reconstructions; for a denoising
+    model, whose picture shows the reconstructions of corrupted inputs, ``corrupted_error`` is
+    the error of those (every test image corrupted with ``seed``, the pictured ones the first;
+    compared with the clean images), else None. The title names both."""
     x_test, _ = _test_split(run)
     size = int(np.prod(x_test.shape[1:]))
     image = _image_shape(size, shape)
     x = x_test[:count]
     corrupted, recon, _ = reconstruct(run, x, layer=layer, seed=seed)
+    corrupted_error = None
+    if corrupted is not None:  # draw the rows the number averages over
+        corrupted, recon, _ = reconstruct(run, x_test, layer=layer, seed=seed)
+        diff = np.asarray(recon, np.float64).reshape(len(x_test), -1) - \
+            x_test.reshape(len(x_test), -1)
+        corrupted_error = float(np.square(diff).sum(1).mean())
+        corrupted, recon = corrupted[:count], recon[:count]
     error, width = reconstruction_error(run, layer=layer)
-    result = {"error": error, "components": width,
+    result = {"error": error, "corrupted_error": corrupted_error, "components": width,
               "pca_error": pca_error(run.splits.x_train, x_test, width)}
     rows = [("original", x)] + ([("corrupted", corrupted)] if corrupted is not None else []) \
         + [("reconstruction", recon)]
@@ -268,9 +308,18 @@ def reconstructions_png(run, path, *, count=10, layer=None, shape=None, seed=0):
             ax.set_xticks([])
             ax.set_yticks([])
         axes[r, 0].set_ylabel(title, fontsize="small")
-    pca = "" if result["pca_error"] is None else \
-        f" (PCA, {width} components: {result['pca_error']:.2f})"
-    fig.suptitle(f"test squared error per image {error:.2f}{pca}", fontsize="medium")
+    fig.suptitle(reconstructions_title(result), fontsize="medium")
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, format="png")
     return result
+
+
+def reconstructions_title(result):
+    """The picture's title: the clean inputs' error, and a denoising model's error on the
+    corrupted inputs it is pictured reconstructing, each named."""
+    pca = "" if result["pca_error"] is None else \
+        f" (PCA, {result['components']} components: {result['pca_error']:.2f})"
+    if result["corrupted_error"] is None:
+        return f"test squared error per image {result['error']:.2f}{pca}"
+    return (f"test squared error per image: {result['corrupted_error']:.2f} reconstructing the "
+            f"corrupted inputs shown,\n{result['error']:.2f} reconstructing the clean inputs{pca}")

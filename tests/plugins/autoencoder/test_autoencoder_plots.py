@@ -14,7 +14,8 @@ from engine.errors import RedesError
 from engine.runtime.loop import build_run, fit
 from engine.runtime.resume import run_from_checkpoint
 from engine.runtime.spec import parse_spec
-from plugins.autoencoder.plots import code_index, pca_error, reconstruct, reconstruction_error
+from plugins.autoencoder.plots import (code_index, pca_error, reconstruct, reconstruction_error,
+                                       reconstructions_png, reconstructions_title)
 
 DEEP = """
 seed = 0
@@ -94,6 +95,23 @@ def test_plot_codes_draws_the_bottleneck_beside_pca(deep, tmp_path):
     assert mpimg.imread(out)[..., :3].std() > 0.05
 
 
+def test_plot_codes_reports_each_maps_silhouette_by_class(deep, tmp_path):
+    from sklearn.metrics import silhouette_samples, silhouette_score
+
+    printed = json.loads(_invoke("plot", "codes", deep, "--out", tmp_path / "c.png",
+                                 "--json").stdout)
+    run = run_from_checkpoint(deep)
+    x, y = run.splits.x_test, run.splits.y_test
+    codes = run.model.predict(x, upto=code_index(run.model))
+    assert printed["silhouette_codes"] == pytest.approx(silhouette_score(codes, y), rel=1e-5)
+    per_point = silhouette_samples(codes, y)
+    assert printed["silhouette_codes_class"] == pytest.approx(
+        {str(k): per_point[y == k].mean() for k in range(10)}, rel=1e-5)
+    pca = PCA(2).fit(run.splits.x_train)
+    assert printed["silhouette_pca"] == pytest.approx(
+        silhouette_score(pca.transform(x), y), rel=1e-4, abs=1e-5)
+
+
 def test_the_code_layer_is_the_first_narrowest_followed_through_its_activation(deep):
     run = run_from_checkpoint(deep)
     assert run.model.layers[code_index(run.model)].label == "code"
@@ -115,6 +133,7 @@ def test_plot_reconstructions_prints_the_error_beside_pca(deep, tmp_path):
     expected = np.square(pca.inverse_transform(pca.transform(x)) - x).sum(1).mean()
     assert pca_error(run.splits.x_train, x, 2) == pytest.approx(expected, rel=1e-6)
     assert f"{error:.3f}; PCA with 2 components: {expected:.3f}" in result.stderr
+    assert printed.pop("corrupted_error") is None  # no noise: the clean error is the pictured one
     assert printed == pytest.approx({"error": error, "pca_error": expected, "components": 2})
     assert mpimg.imread(out)[..., :3].std() > 0.05
 
@@ -129,6 +148,26 @@ def test_a_denoising_model_shows_its_corrupted_inputs_and_reconstructs_them(deno
     np.testing.assert_allclose(recon, ae.reconstruct(corrupted.astype(np.float32)), rtol=1e-6)
     result = _invoke("plot", "reconstructions", denoising, "--out", tmp_path / "d.png")
     assert "PCA with 9 components" in result.stderr
+
+
+def test_a_denoising_models_title_names_both_errors_and_matches_its_picture(denoising, tmp_path):
+    """The picture shows reconstructions of corrupted inputs: the title gives their error (all
+    test images corrupted with the seed, the drawn ones first) beside the clean inputs' error."""
+    run = run_from_checkpoint(denoising)
+    x = run.splits.x_test
+    result = reconstructions_png(run, tmp_path / "d.png", count=3, seed=5)
+    corrupted, recon, _ = reconstruct(run, x, seed=5)
+    assert result["corrupted_error"] == pytest.approx(np.square(recon - x).sum(1).mean(), rel=1e-6)
+    assert result["error"] == pytest.approx(reconstruction_error(run)[0], rel=1e-12)
+    assert result["corrupted_error"] > result["error"]  # masking 0.3 costs something
+    title = reconstructions_title(result)
+    assert f"{result['corrupted_error']:.2f} reconstructing the corrupted inputs shown" in title
+    assert f"{result['error']:.2f} reconstructing the clean inputs" in title
+    clean = reconstructions_title({**result, "corrupted_error": None})
+    assert "corrupted" not in clean and f"{result['error']:.2f}" in clean
+    printed = _invoke("plot", "reconstructions", denoising, "--out", tmp_path / "e.png",
+                      "--seed", 5).stderr
+    assert f"{result['corrupted_error']:.3f} from the corrupted inputs drawn with --seed 5" in printed
 
 
 def test_plot_errors_are_one_paragraph(deep, tmp_path):
