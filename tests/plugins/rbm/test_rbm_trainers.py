@@ -290,7 +290,7 @@ def test_gaussian_visible_rbm_trains_on_standardised_data():
 
 @pytest.mark.cuda
 @pytest.mark.parametrize("trainer", ["cd", "pcd"])
-def test_training_on_cuda_matches_cpu(trainer):
+def test_training_on_cuda_matches_cpu(trainer, few_rng_states):
     """Same seed, so the same generator states: the CUDA run (simulator) draws its random
     numbers on the device, the same ones the CPU run draws, so the two draw the same samples and
     the parameters agree to rounding after several steps."""
