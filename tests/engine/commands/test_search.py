@@ -196,7 +196,7 @@ def test_search_killed_with_sigkill_then_rerun_finishes_every_trial_once(tmp_pat
 
     spec = spec_file(tmp_path, epochs=30)
     db = tmp_path / "kill.db"
-    cmd = [sys.executable, "-m", "cli", "search", str(spec), "--trials", "6", "--sampler",
+    cmd = [sys.executable, "-m", "cli", "search", str(spec), "--trials", "4", "--sampler",
            "random", "--pruner", "none", "--storage", f"sqlite:///{db}", "--study", "tiny",
            "--best-out", str(tmp_path / "best.toml"), "--plot", str(tmp_path / "s.png"), "-q",
            *sum((["--param", p] for p in PARAMS), [])]
@@ -220,9 +220,9 @@ def test_search_killed_with_sigkill_then_rerun_finishes_every_trial_once(tmp_pat
     assert done.returncode == 0, done.stderr
     after = optuna.load_study(study_name="tiny", storage=f"sqlite:///{db}")
     finished = [t for t in after.trials if t.state.name == "COMPLETE"]
-    assert len(finished) == 6                                   # none lost, none extra
+    assert len(finished) == 4                                   # none lost, none extra
     params = [json.dumps(t.params, sort_keys=True) for t in finished]
-    assert len(set(params)) == 6                                # none run twice
+    assert len(set(params)) == 4                                # none run twice
     assert all(after.trials[n].params == p for n, p in kept.items())
     assert after.trials[killed[0].number].state.name == "FAIL"  # the killed one, run again
     assert json.dumps(killed[0].params, sort_keys=True) in params
