@@ -233,10 +233,20 @@ def test_pcd_run_interrupted_mid_run_resumes_bit_for_bit(tmp_path, toy_plugin):
     assert [h["loss"] for h in resumed.history] == [h["loss"] for h in uninterrupted.history]
     assert [h["val_log_likelihood"] for h in resumed.history] == [
         h["val_log_likelihood"] for h in uninterrupted.history]
+    # resumed with a fresh run's chains instead of the saved ones, it ends elsewhere: the saved
+    # chains are what make the resume exact
+    lost = run_from_checkpoint(snap)
+    fresh = build_run(parse_spec(PCD_SPEC, source="pcd.toml")).trainer.v_chain
+    assert not np.array_equal(lost.trainer.v_chain, fresh)
+    lost.trainer.v_chain[...] = fresh
+    lost.checkpoint_path = str(tmp_path / "lost.h5")
+    fit(lost)
+    assert not np.array_equal(lost.model.flat_params, uninterrupted.model.flat_params)
 
 
 def test_pcd_resume_without_the_chains_would_differ(tmp_path, toy_plugin):
-    """The bit-exact resume above depends on the saved chains: restarting them changes the run."""
+    """load_state puts the saved chains in place of a new run's own (the resume test above shows
+    that a run resumed without them ends elsewhere)."""
     run = build_run(parse_spec(PCD_SPEC.replace("epochs = 3", "epochs = 1"), source="pcd.toml"))
     fit(run)
     state = run.trainer.state()
