@@ -97,9 +97,12 @@ def test_ctrl_c_exits_130_and_redes_resume_finishes_the_run_bit_for_bit(tmp_path
     out = tmp_path / "long.h5"
     redes = str(Path(sys.executable).parent / "redes")
     env = dict(os.environ, PYTHONUNBUFFERED="1")
+    # Ctrl-C at a terminal: SIGINT handled as by default, even where this test runs as a
+    # background job (whose children start with SIGINT ignored, so Python would not catch it)
     proc = subprocess.Popen([redes, "run", str(spec), "--out", str(out), "-q", "--plugin",
                              "./paced.py"], cwd=tmp_path, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=dict(env, PACE_SECONDS="0.01"))
+                            stderr=subprocess.PIPE, text=True, env=dict(env, PACE_SECONDS="0.01"),
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     while not out.exists() and time.monotonic() < deadline:
         time.sleep(0.02)
