@@ -250,3 +250,34 @@ def test_search_command_show_and_outputs(tmp_path):
     nothing = CliRunner().invoke(app, ["search", "--show", "--storage", url(tmp_path, "x.db")])
     assert nothing.exit_code == 2 and "no search database" in nothing.output
     assert not (tmp_path / "x.db").exists()
+
+
+def test_the_heartbeat_beats_every_running_trial_until_closed_and_survives_a_failed_beat(
+        monkeypatch):
+    """The driver's thread, directly (in a search a beat falls only in trials longer than
+    HEARTBEAT_S): beats at once on add, then every interval, a failing beat is retried."""
+    monkeypatch.setattr(searching, "HEARTBEAT_S", 0.01)
+
+    class Storage:
+        def __init__(self):
+            self.beats, self.failed = [], 0
+
+        def record_heartbeat(self, trial_id):
+            if trial_id == 8 and not self.failed:  # one beat fails, like a busy database
+                self.failed += 1
+                raise RuntimeError("database is locked")
+            self.beats.append(trial_id)
+
+    storage = Storage()
+    beat = searching.Heartbeat(storage)
+    beat.add(7)
+    assert storage.beats == [7]  # at once
+    beat.ids.add(8)
+    deadline = time.monotonic() + 30
+    while storage.beats.count(8) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    beat.close()
+    assert storage.failed == 1 and storage.beats.count(8) >= 2 and storage.beats.count(7) >= 3
+    after = len(storage.beats)
+    time.sleep(0.05)
+    assert len(storage.beats) == after and not beat.thread.is_alive()  # closed: no more beats
