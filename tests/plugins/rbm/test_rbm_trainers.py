@@ -191,7 +191,7 @@ seed = 3
 type = "digits"
 validation = 0.2
 [model]
-layers = [{ type = "rbm", units = 16, name = "rbm0" }]
+layers = [{ type = "rbm", units = 12, name = "rbm0" }]
 [optimizer]
 type = "sgd"
 lr = 0.05
@@ -260,15 +260,15 @@ def test_trainer_errors_name_the_field():
     # the spec loader names the table, the message the key (the engine's convention)
     base = PCD_SPEC
     with pytest.raises(SpecError, match=r"\[model\.layers\] the pcd trainer trains exactly one"):
-        build_run(parse_spec(base.replace('{ type = "rbm", units = 16, name = "rbm0" }',
-                                          '{ type = "dense", units = 16 }'), source="p.toml"))
+        build_run(parse_spec(base.replace('{ type = "rbm", units = 12, name = "rbm0" }',
+                                          '{ type = "dense", units = 12 }'), source="p.toml"))
     with pytest.raises(SpecError, match=r"\[trainer\] k \(Gibbs steps per update\) must be"):
         build_run(parse_spec(base.replace("k = 1", "k = 0"), source="p.toml"), load_data=False)
     with pytest.raises(SpecError, match=r"\[trainer\] chains must be"):
         build_run(parse_spec(base.replace("chains = 25", "chains = -1"), source="p.toml"),
                   load_data=False)
     with pytest.raises(SpecError, match=r"\[model\.layers\[0\]\] visible must be one of"):
-        build_run(parse_spec(base.replace('units = 16,', 'units = 16, visible = "poisson",'),
+        build_run(parse_spec(base.replace('units = 12,', 'units = 12, visible = "poisson",'),
                              source="p.toml"), load_data=False)
     with pytest.raises(SpecError, match=r"\[trainer\] sparsity_target must be a probability"):
         build_run(parse_spec(base.replace("sparsity_target = 0.2", "sparsity_target = 1.5"),
@@ -436,12 +436,12 @@ def test_gaussian_hidden_cd1_step_equals_the_reference():
 def test_gaussian_hidden_errors():
     with pytest.raises(SpecError, match=r"\[model\.layers\[0\]\] visible and hidden units cannot "
                                         r"both be gaussian"):
-        build_run(parse_spec(PCD_SPEC.replace('units = 16,', 'units = 16, visible = "gaussian", '
+        build_run(parse_spec(PCD_SPEC.replace('units = 12,', 'units = 12, visible = "gaussian", '
                                               'hidden = "gaussian",'), source="p.toml"),
                   load_data=False)
     with pytest.raises(SpecError, match=r"\[model\.layers\[0\]\] hidden must be one of"):
-        build_run(parse_spec(PCD_SPEC.replace('units = 16,', 'units = 16, hidden = "relu",'),
+        build_run(parse_spec(PCD_SPEC.replace('units = 12,', 'units = 12, hidden = "relu",'),
                              source="p.toml"), load_data=False)
     with pytest.raises(SpecError, match=r"\[trainer\] sparsity_cost applies to binary hidden"):
-        build_run(parse_spec(PCD_SPEC.replace('units = 16,', 'units = 16, hidden = "gaussian",'),
+        build_run(parse_spec(PCD_SPEC.replace('units = 12,', 'units = 12, hidden = "gaussian",'),
                              source="p.toml"))
