@@ -5,6 +5,7 @@ CUDA kernels run in the Numba CUDA simulator unless ``REDES_REAL_CUDA=1`` (on a 
 """
 
 import os
+import sys
 from pathlib import Path
 
 if os.environ.get("REDES_REAL_CUDA") != "1":
@@ -24,7 +25,17 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.ge
 from engine.runtime import device  # noqa: E402
 
 if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
-    device.THREADS_PER_BLOCK = 8  # so multi-block and grid-stride paths run on tiny inputs
+    # Small blocks, so multi-block, grid-stride and partial-tile paths run on tiny inputs, and
+    # cheaply: the simulator starts one Python thread per CUDA thread, idle ones included.
+    from engine.runtime import cuda_blas
+
+    device.THREADS_PER_BLOCK = 8
+    device.TILE = cuda_blas.TILE = 4
+    # The simulator's block manager polls its threads in a loop that holds the GIL until the
+    # interpreter switches (5 ms by default); switching every 0.5 ms halves the CPU time and
+    # the wall time of the simulated kernels.
+    sys.setswitchinterval(5e-4)
+
 
 def _real_data_dir():
     """Where real dataset files are: $REDES_DATA when set, else the checkout's sibling

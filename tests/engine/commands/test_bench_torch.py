@@ -100,17 +100,46 @@ def test_torch_twin_trains_like_redes_from_the_same_weights(workload):
     assert np.abs(run.network.get_flat() - start).max() > 1e-3  # the steps moved the weights
 
 
-def test_run_against_torch_reports_both_sides_and_their_ratio():
+def _clocked(monkeypatch, cls):
+    """Time every ``cls.epoch()`` call with the test's own clock: an independent measurement of
+    what the bench reports, not its formula recomputed from its own fields."""
+    import time
+
+    seconds, epoch = [], cls.epoch
+
+    def timed(self):
+        t0 = time.perf_counter()
+        out = epoch(self)
+        seconds.append(time.perf_counter() - t0)
+        return out
+
+    monkeypatch.setattr(cls, "epoch", timed)
+    return seconds
+
+
+def test_run_against_torch_reports_both_sides_and_their_ratio(monkeypatch):
     torch = pytest.importorskip("torch")
+    ours_clock = _clocked(monkeypatch, bench.RedesEpochs)
+    theirs_clock = _clocked(monkeypatch, bench_torch.TorchEpochs)
     result = bench.run_against("mlp", "torch", batch=10, reps=2, n=200, cold=False, warmup=3,
                                threads=1)
     ours, theirs = result["redes"], result["torch"]
     assert ours["reps"] == theirs["reps"] == 2 and ours["n_train"] == theirs["n_train"] == 200
     assert theirs["version"] == torch.__version__ and theirs["threads_used"] == 1
-    assert result["ratio"] == ours["samples_per_sec"] / theirs["samples_per_sec"]
-    pairs = [b / a for a, b in zip(ours["epoch_seconds"], theirs["epoch_seconds"])]
-    assert result["pair_ratios"] == pairs
-    assert result["pair_ratio_median"] == np.median(pairs)
+    # each reported epoch lies inside the call the test timed, alternating redes then PyTorch
+    assert len(ours_clock) == len(theirs_clock) == 2
+    for reported, clocked in ((ours, ours_clock), (theirs, theirs_clock)):
+        assert all(0 < r <= c for r, c in zip(reported["epoch_seconds"], clocked))
+        assert reported["samples_per_sec"] >= 200 / np.median(clocked)
+    # redes' rate over PyTorch's is PyTorch's epoch time over ours: between the bounds the two
+    # clocks allow (an inverted ratio, about 1/2 where redes is twice as fast, falls outside)
+    reported = (np.array(ours["epoch_seconds"]), np.array(theirs["epoch_seconds"]))
+    clocked = (np.array(ours_clock), np.array(theirs_clock))
+    pairs = np.array(result["pair_ratios"])
+    assert np.all(reported[1] / clocked[0] <= pairs) and np.all(pairs <= clocked[1] / reported[0])
+    assert (np.median(reported[1]) / np.median(clocked[0]) <= result["ratio"]
+            <= np.median(clocked[1]) / np.median(reported[0]))
+    assert min(pairs) <= result["pair_ratio_median"] <= max(pairs)
     assert all(np.isfinite(theirs["last_batch_losses"]))  # the twin trained: 20 steps per epoch
     torch.set_num_threads(2)
 
@@ -213,12 +242,20 @@ def test_torch_rbm_twin_is_cd1_and_learns():
 def test_run_against_torch_and_sklearn_time_the_rbm_workload():
     pytest.importorskip("torch")
     pytest.importorskip("sklearn")
-    for key in ("torch", "sklearn"):
-        result = bench.run_against("rbm", key, batch=16, reps=2, n=64, cold=False, warmup=2,
-                                   threads=1)
+    from plugins.rbm.workloads import SklearnRBMEpochs, TorchRBMEpochs
+
+    for key, twin in (("torch", TorchRBMEpochs), ("sklearn", SklearnRBMEpochs)):
+        with pytest.MonkeyPatch.context() as monkeypatch:
+            clocked = _clocked(monkeypatch, bench.RedesEpochs), _clocked(monkeypatch, twin)
+            result = bench.run_against("rbm", key, batch=16, reps=2, n=64, cold=False, warmup=2,
+                                       threads=1)
         ours, theirs = result["redes"], result[key]
         assert result["against"] == key and ours["reps"] == theirs["reps"] == 2
-        assert result["ratio"] == ours["samples_per_sec"] / theirs["samples_per_sec"]
+        reported = np.array(ours["epoch_seconds"]), np.array(theirs["epoch_seconds"])
+        clocked = np.array(clocked[0]), np.array(clocked[1])
+        assert all(np.all((0 < r) & (r <= c)) for r, c in zip(reported, clocked))
+        assert (np.median(reported[1]) / np.median(clocked[0]) <= result["ratio"]
+                <= np.median(clocked[1]) / np.median(reported[0]))
         assert len(result["pair_ratios"]) == 2 and result["pair_ratio_median"] > 0
     import torch
 

@@ -196,7 +196,7 @@ def test_search_killed_with_sigkill_then_rerun_finishes_every_trial_once(tmp_pat
 
     spec = spec_file(tmp_path, epochs=30)
     db = tmp_path / "kill.db"
-    cmd = [sys.executable, "-m", "cli", "search", str(spec), "--trials", "6", "--sampler",
+    cmd = [sys.executable, "-m", "cli", "search", str(spec), "--trials", "4", "--sampler",
            "random", "--pruner", "none", "--storage", f"sqlite:///{db}", "--study", "tiny",
            "--best-out", str(tmp_path / "best.toml"), "--plot", str(tmp_path / "s.png"), "-q",
            *sum((["--param", p] for p in PARAMS), [])]
@@ -220,9 +220,9 @@ def test_search_killed_with_sigkill_then_rerun_finishes_every_trial_once(tmp_pat
     assert done.returncode == 0, done.stderr
     after = optuna.load_study(study_name="tiny", storage=f"sqlite:///{db}")
     finished = [t for t in after.trials if t.state.name == "COMPLETE"]
-    assert len(finished) == 6                                   # none lost, none extra
+    assert len(finished) == 4                                   # none lost, none extra
     params = [json.dumps(t.params, sort_keys=True) for t in finished]
-    assert len(set(params)) == 6                                # none run twice
+    assert len(set(params)) == 4                                # none run twice
     assert all(after.trials[n].params == p for n, p in kept.items())
     assert after.trials[killed[0].number].state.name == "FAIL"  # the killed one, run again
     assert json.dumps(killed[0].params, sort_keys=True) in params
@@ -250,3 +250,34 @@ def test_search_command_show_and_outputs(tmp_path):
     nothing = CliRunner().invoke(app, ["search", "--show", "--storage", url(tmp_path, "x.db")])
     assert nothing.exit_code == 2 and "no search database" in nothing.output
     assert not (tmp_path / "x.db").exists()
+
+
+def test_the_heartbeat_beats_every_running_trial_until_closed_and_survives_a_failed_beat(
+        monkeypatch):
+    """The driver's thread, directly (in a search a beat falls only in trials longer than
+    HEARTBEAT_S): beats at once on add, then every interval, a failing beat is retried."""
+    monkeypatch.setattr(searching, "HEARTBEAT_S", 0.01)
+
+    class Storage:
+        def __init__(self):
+            self.beats, self.failed = [], 0
+
+        def record_heartbeat(self, trial_id):
+            if trial_id == 8 and not self.failed:  # one beat fails, like a busy database
+                self.failed += 1
+                raise RuntimeError("database is locked")
+            self.beats.append(trial_id)
+
+    storage = Storage()
+    beat = searching.Heartbeat(storage)
+    beat.add(7)
+    assert storage.beats == [7]  # at once
+    beat.ids.add(8)
+    deadline = time.monotonic() + 30
+    while storage.beats.count(8) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    beat.close()
+    assert storage.failed == 1 and storage.beats.count(8) >= 2 and storage.beats.count(7) >= 3
+    after = len(storage.beats)
+    time.sleep(0.05)
+    assert len(storage.beats) == after and not beat.thread.is_alive()  # closed: no more beats

@@ -60,7 +60,7 @@ seed = 0
 [data]
 type = "mnist"
 flatten = true
-train_subset = 10000
+train_subset = 5000
 [model]
 layers = [
   { type = "dense", units = 64 }, { type = "sigmoid" },
@@ -82,7 +82,7 @@ batch_size = 50
     assert result.exit_code == 0, result.output
     final = json.loads(result.stdout.strip().splitlines()[-1])
     assert "test_accuracy" not in final
-    assert final["test_mse"] < 0.035  # per pixel; predicting the mean image gives ~0.067
+    assert final["test_mse"] < 0.035  # per pixel (measured 0.026); the mean image gives ~0.067
 
 
 def _npz(tmp_path, **arrays):

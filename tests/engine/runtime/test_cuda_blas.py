@@ -1,6 +1,6 @@
 """engine.runtime.cuda_blas against its CPU twin (NumPy's matmul and fancy indexing), under the CUDA
-simulator without a GPU. Sizes are set from the tile (16) so that partial tiles, several blocks
-and the multi-tile inner loop all run."""
+simulator without a GPU. Sizes are set from the tile (16; the tests' conftest makes it 4 in the
+simulator) so that partial tiles, several blocks and the multi-tile inner loop all run."""
 
 import numpy as np
 import pytest

@@ -15,6 +15,8 @@ type = "digits"
 test_size = 20
 train_subset = 16
 validation = 10
+preprocess = "pca_whiten"      # 8 inputs, not 64: the simulator's matmul tiles over them
+pca_components = 8
 [model]
 layers = [
   { type = "dense", units = 8 },

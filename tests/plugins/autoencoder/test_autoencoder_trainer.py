@@ -99,7 +99,7 @@ type = "digits"
 validation = 0.2
 [model]
 layers = [
-  { type = "rbm", units = 20, name = "rbm0" },
+  { type = "rbm", units = 12, name = "rbm0" },
   { type = "autoencoder", units = 8, code = "linear", name = "ae1" },
   { type = "dense", units = 10, name = "out" },
 ]

@@ -263,9 +263,10 @@ def test_cuda_conv_matches_cpu(geometry, dtype):
     for mine, theirs in zip(got[-3:], (dw, db, dxp)):
         assert mine.dtype == dtype
         np.testing.assert_allclose(mine, theirs, **tol)
-    got = _on_cuda(cuda_kernels.conv_backward, xp, g, w, stride, dilation, np.empty_like(w),
-                   np.empty_like(b), np.empty((0,) * 5, dtype))
-    np.testing.assert_allclose(got[-3], dw, **tol)
+    if geometry is CUDA_GEOMETRIES[1]:  # the smallest: an empty dxp only skips the dx branch
+        got = _on_cuda(cuda_kernels.conv_backward, xp, g, w, stride, dilation, np.empty_like(w),
+                       np.empty_like(b), np.empty((0,) * 5, dtype))
+        np.testing.assert_allclose(got[-3], dw, **tol)
 
 
 @pytest.mark.cuda

@@ -89,12 +89,13 @@ def test_greedy_pretraining_then_backprop_fine_tuning_on_digits():
     assert final["test_accuracy"] > 0.9
 
 
-def test_the_shipped_dbn_spec_runs_as_stated():
-    spec = load_spec(REPO / "specs" / "rbm_digits.toml")
-    run = build_run(spec)
-    final = fit(run)
+def test_the_shipped_dbn_spec_builds_two_cd_stages_then_backprop():
+    """Its accuracy, trained as shipped (10 s of CPU), is the README's row, checked by
+    tests/test_results.py::test_embedded_data_rows[rbm_digits.toml] (``-m slow``); the training
+    path is the one test_greedy_pretraining_then_backprop_fine_tuning_on_digits runs."""
+    run = build_run(load_spec(REPO / "specs" / "rbm_digits.toml"))
     assert [s.trainer.name for s in run.stages] == ["cd", "cd", "backprop"]
-    assert final["test_accuracy"] >= 0.95
+    assert [s.trainer.k_steps for s in run.stages[:2]] == [1, 1]
 
 
 def test_dbn_interrupted_in_stage_two_resumes_bit_for_bit(tmp_path):

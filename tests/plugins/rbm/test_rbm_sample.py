@@ -72,7 +72,7 @@ def test_bad_requests_are_one_paragraph_errors(trained):
 
 
 @pytest.mark.parametrize("hidden", ["bernoulli", "gaussian"])
-def test_chains_of_either_hidden_kind_draw_the_same_on_cuda_as_on_cpu(hidden):
+def test_chains_of_either_hidden_kind_draw_the_same_on_cuda_as_on_cpu(hidden, few_rng_states):
     """The chains' random numbers come from generators on the layer's device: the CUDA
     simulator draws what the CPU draws (Gaussian hidden units: E[h|v] plus normal noise)."""
     from numba import cuda

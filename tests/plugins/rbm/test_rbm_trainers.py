@@ -191,7 +191,7 @@ seed = 3
 type = "digits"
 validation = 0.2
 [model]
-layers = [{ type = "rbm", units = 16, name = "rbm0" }]
+layers = [{ type = "rbm", units = 12, name = "rbm0" }]
 [optimizer]
 type = "sgd"
 lr = 0.05
@@ -233,10 +233,20 @@ def test_pcd_run_interrupted_mid_run_resumes_bit_for_bit(tmp_path, toy_plugin):
     assert [h["loss"] for h in resumed.history] == [h["loss"] for h in uninterrupted.history]
     assert [h["val_log_likelihood"] for h in resumed.history] == [
         h["val_log_likelihood"] for h in uninterrupted.history]
+    # resumed with a fresh run's chains instead of the saved ones, it ends elsewhere: the saved
+    # chains are what make the resume exact
+    lost = run_from_checkpoint(snap)
+    fresh = build_run(parse_spec(PCD_SPEC, source="pcd.toml")).trainer.v_chain
+    assert not np.array_equal(lost.trainer.v_chain, fresh)
+    lost.trainer.v_chain[...] = fresh
+    lost.checkpoint_path = str(tmp_path / "lost.h5")
+    fit(lost)
+    assert not np.array_equal(lost.model.flat_params, uninterrupted.model.flat_params)
 
 
 def test_pcd_resume_without_the_chains_would_differ(tmp_path, toy_plugin):
-    """The bit-exact resume above depends on the saved chains: restarting them changes the run."""
+    """load_state puts the saved chains in place of a new run's own (the resume test above shows
+    that a run resumed without them ends elsewhere)."""
     run = build_run(parse_spec(PCD_SPEC.replace("epochs = 3", "epochs = 1"), source="pcd.toml"))
     fit(run)
     state = run.trainer.state()
@@ -250,15 +260,15 @@ def test_trainer_errors_name_the_field():
     # the spec loader names the table, the message the key (the engine's convention)
     base = PCD_SPEC
     with pytest.raises(SpecError, match=r"\[model\.layers\] the pcd trainer trains exactly one"):
-        build_run(parse_spec(base.replace('{ type = "rbm", units = 16, name = "rbm0" }',
-                                          '{ type = "dense", units = 16 }'), source="p.toml"))
+        build_run(parse_spec(base.replace('{ type = "rbm", units = 12, name = "rbm0" }',
+                                          '{ type = "dense", units = 12 }'), source="p.toml"))
     with pytest.raises(SpecError, match=r"\[trainer\] k \(Gibbs steps per update\) must be"):
         build_run(parse_spec(base.replace("k = 1", "k = 0"), source="p.toml"), load_data=False)
     with pytest.raises(SpecError, match=r"\[trainer\] chains must be"):
         build_run(parse_spec(base.replace("chains = 25", "chains = -1"), source="p.toml"),
                   load_data=False)
     with pytest.raises(SpecError, match=r"\[model\.layers\[0\]\] visible must be one of"):
-        build_run(parse_spec(base.replace('units = 16,', 'units = 16, visible = "poisson",'),
+        build_run(parse_spec(base.replace('units = 12,', 'units = 12, visible = "poisson",'),
                              source="p.toml"), load_data=False)
     with pytest.raises(SpecError, match=r"\[trainer\] sparsity_target must be a probability"):
         build_run(parse_spec(base.replace("sparsity_target = 0.2", "sparsity_target = 1.5"),
@@ -290,7 +300,7 @@ def test_gaussian_visible_rbm_trains_on_standardised_data():
 
 @pytest.mark.cuda
 @pytest.mark.parametrize("trainer", ["cd", "pcd"])
-def test_training_on_cuda_matches_cpu(trainer):
+def test_training_on_cuda_matches_cpu(trainer, few_rng_states):
     """Same seed, so the same generator states: the CUDA run (simulator) draws its random
     numbers on the device, the same ones the CPU run draws, so the two draw the same samples and
     the parameters agree to rounding after several steps."""
@@ -426,12 +436,12 @@ def test_gaussian_hidden_cd1_step_equals_the_reference():
 def test_gaussian_hidden_errors():
     with pytest.raises(SpecError, match=r"\[model\.layers\[0\]\] visible and hidden units cannot "
                                         r"both be gaussian"):
-        build_run(parse_spec(PCD_SPEC.replace('units = 16,', 'units = 16, visible = "gaussian", '
+        build_run(parse_spec(PCD_SPEC.replace('units = 12,', 'units = 12, visible = "gaussian", '
                                               'hidden = "gaussian",'), source="p.toml"),
                   load_data=False)
     with pytest.raises(SpecError, match=r"\[model\.layers\[0\]\] hidden must be one of"):
-        build_run(parse_spec(PCD_SPEC.replace('units = 16,', 'units = 16, hidden = "relu",'),
+        build_run(parse_spec(PCD_SPEC.replace('units = 12,', 'units = 12, hidden = "relu",'),
                              source="p.toml"), load_data=False)
     with pytest.raises(SpecError, match=r"\[trainer\] sparsity_cost applies to binary hidden"):
-        build_run(parse_spec(PCD_SPEC.replace('units = 16,', 'units = 16, hidden = "gaussian",'),
+        build_run(parse_spec(PCD_SPEC.replace('units = 12,', 'units = 12, hidden = "gaussian",'),
                              source="p.toml"))

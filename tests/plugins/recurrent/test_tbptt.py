@@ -199,7 +199,7 @@ def test_tbptt_training_on_cuda_matches_the_cpu(monkeypatch):
         "loss": {"type": "softmax_cross_entropy", "target": "sequence_labels"},
         "optimizer": {"type": "adam", "lr": 0.01},
         "trainer": {"type": "tbptt", "epochs": 1, "batch_size": 2, "window": 4,
-                    "steps_per_epoch": 3}}, source="test")
+                    "steps_per_epoch": 2}}, source="test")
     out = {}
     for dev in ("cpu", "cuda"):
         run = build_run(spec, device=dev, splits=_splits(n=8), dtype=np.float64)
