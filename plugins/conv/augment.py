@@ -13,6 +13,7 @@ import numpy as np
 
 from engine import Callback, hookimpl
 from engine.errors import SpecError
+from engine.runtime.stages import stage_inputs
 
 
 CHUNK = 4096  # images per elastic-field draw and warp pass
@@ -138,10 +139,12 @@ def augment_images(x, rng, *, shift=0.0, rotate=0.0, scale=0.0, elastic_alpha=0.
 class Augment(Callback):
     """Random image augmentation redrawn at the start of every epoch.
 
-    Keeps the original training inputs when training starts and sets ``run.x_train`` to a freshly
-    transformed copy each epoch, drawn from ``run.rng`` (checkpointed, so a resumed run draws the
-    same images). Validation and test inputs are never touched; the original inputs are put back
-    when training ends. Spec keys: ``shift`` (max pixels per axis, real), ``rotate`` (max
+    Keeps the original training images when training starts and, each epoch, transforms a fresh
+    copy drawn from ``run.rng`` (checkpointed, so a resumed run draws the same images). In a
+    multi-stage run a later stage trains on the transformed images passed through the layers
+    below it, and a stage whose target is its input is trained to reproduce the transformed
+    input. Validation and test inputs are never touched; the stage's untransformed inputs are put
+    back when training ends. Spec keys: ``shift`` (max pixels per axis, real), ``rotate`` (max
     degrees), ``scale`` (max relative zoom, e.g. 0.1), ``elastic_alpha`` and ``elastic_sigma``
     (Simard's elastic distortion; alpha 0 = off), ``probability`` (fraction of images transformed,
     1), ``image_shape`` ([H, W], needed for flat inputs).
@@ -178,8 +181,17 @@ class Augment(Callback):
     @hookimpl
     def on_epoch_start(self, run, epoch):
         x = augment_images(self.original, run.rng, **self.params)
-        run.x_train = run.dev.to_device(x)
+        self._train_on(run, stage_inputs(run.model, run.stage.start, x))
 
     @hookimpl
     def on_fit_end(self, run, metrics):
-        run.x_train = run.dev.to_device(self.original)
+        self._train_on(run, run.data["train"][0])  # the stage's own, untransformed inputs
+
+    @staticmethod
+    def _train_on(run, x):
+        """Make ``x`` the stage's training inputs; a stage whose target is its input (an
+        autoencoder, an RBM's reconstruction) gets it as its target too."""
+        inputs_are_targets = run.t_train is run.x_train
+        run.x_train = run.dev.to_device(np.ascontiguousarray(x, run.model.dtype))
+        if inputs_are_targets:
+            run.t_train = run.x_train

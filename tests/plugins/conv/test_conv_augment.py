@@ -203,3 +203,97 @@ def test_resume_draws_the_same_augmentations(tmp_path):
     assert resumed.epoch == 1
     fit(resumed)
     np.testing.assert_array_equal(resumed.network.get_flat(), straight.network.get_flat())
+
+
+STACK = """
+seed = 0
+[data]
+type = "digits"
+validation = 0.1
+train_subset = 200
+[model]
+layers = [{ type = "rbm", units = 12, name = "r" },
+          { type = "autoencoder", units = 4, name = "ae" },
+          { type = "dense", units = 10, name = "out" }]
+[[stages]]
+name = "rbm"
+layers = ["r"]
+trainer = { type = "cd", epochs = 1, batch_size = 20 }
+[[stages]]
+name = "ae"
+layers = ["ae"]
+trainer = { type = "reconstruction", epochs = 1, batch_size = 20 }
+[[stages]]
+name = "head"
+layers = ["out"]
+trainer = { type = "backprop", epochs = 1, batch_size = 20 }
+loss = { type = "softmax_cross_entropy" }
+[[callbacks]]
+type = "augment"
+shift = 1
+image_shape = [8, 8]
+"""
+
+
+def test_later_stages_train_on_augmented_images_through_the_layers_below(tmp_path):
+    """Each stage's epoch inputs are the epoch's transformed images passed through the layers
+    below the stage (not raw pixels: a later stage used to get pixels of the wrong width); the
+    RBM and autoencoder trainers reconstruct those inputs themselves; the labels stay labels."""
+    from engine.runtime import stages
+
+    path = tmp_path / "stack.toml"
+    path.write_text(STACK)
+    run = build_run(load_spec(path))
+    cb = run.callbacks[0]
+    cb.on_fit_start(run=run)
+    for index, width in ((0, 64), (1, 12), (2, 4)):
+        if index:
+            stages.enter(run, index)
+        state = run.rng.bit_generator.state
+        cb.on_epoch_start(run=run, epoch=0)
+        run.rng.bit_generator.state = state
+        images = augment_images(run.splits.x_train, run.rng, shift=1.0, image_shape=[8, 8])
+        expected = stages.stage_inputs(run.model, run.stage.start, images)
+        x = run.dev.to_host(run.x_train)
+        assert x.shape == (200, width)
+        np.testing.assert_allclose(x, expected, rtol=1e-6)
+        assert not np.allclose(x, run.data["train"][0])  # transformed, not the stage's own inputs
+        if index < 2:
+            assert run.t_train is None  # cd and reconstruction take no targets
+        else:
+            assert run.t_train.shape == (200,)  # labels, untouched
+    cb.on_fit_end(run=run, metrics={})
+    np.testing.assert_array_equal(run.dev.to_host(run.x_train), run.data["train"][0])
+
+
+def test_a_stacked_run_trains_with_augmentation(tmp_path):
+    path = tmp_path / "stack.toml"
+    path.write_text(STACK)
+    final = fit(build_run(load_spec(path)))
+    assert final["epochs"] == 3 and np.isfinite(final["train_loss"])  # one per stage, no crash
+
+
+def test_a_network_trained_to_reproduce_its_input_reproduces_the_transformed_one(tmp_path):
+    """target = "inputs": the epoch's target is the transformed input itself, not the original."""
+    path = tmp_path / "ae.toml"
+    path.write_text(STACK.split("[model]")[0] + """[model]
+layers = [{ type = "dense", units = 16 }, { type = "sigmoid" }, { type = "dense", units = 64 }]
+[loss]
+type = "mse"
+target = "inputs"
+[trainer]
+type = "backprop"
+epochs = 2
+batch_size = 20
+[[callbacks]]
+type = "augment"
+shift = 1
+image_shape = [8, 8]
+""")
+    run = build_run(load_spec(path))
+    cb = run.callbacks[0]
+    cb.on_fit_start(run=run)
+    cb.on_epoch_start(run=run, epoch=0)
+    assert run.t_train is run.x_train
+    assert not np.allclose(run.dev.to_host(run.x_train), run.splits.x_train)
+    assert np.isfinite(fit(build_run(load_spec(path)))["train_loss"])
