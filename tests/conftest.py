@@ -11,6 +11,13 @@ from pathlib import Path
 if os.environ.get("REDES_REAL_CUDA") != "1":
     os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
 
+if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
+    # One core per worker: a second BLAS thread in each worker only spins against the other
+    # worker (about a tenth of the suite's wall time on two cores). Tests of the thread rules
+    # themselves set or clear REDES_BLAS_THREADS.
+    os.environ.setdefault("REDES_BLAS_THREADS", "1")
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 import pytest  # noqa: E402
 from hypothesis import HealthCheck, settings  # noqa: E402
 

@@ -65,3 +65,33 @@ def test_component_without_cuda_kernels_is_clear():
 
     with pytest.raises(DeviceError, match="no kernels for device 'cuda'"):
         device.kernels_for(OnlyCPU(), device.CUDA())
+
+
+def _blas_threads():
+    import threadpoolctl
+
+    return {i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"}
+
+
+def test_blas_threads_follow_the_network_and_the_override(monkeypatch):
+    """One BLAS thread when a layer runs parallel Numba kernels (they own the cores), BLAS's
+    own default otherwise, and REDES_BLAS_THREADS over both."""
+    import threadpoolctl
+
+    class Parallel:
+        parallel_kernels = True
+
+    class Plain:
+        pass
+
+    cpu = device.get("cpu")
+    with threadpoolctl.threadpool_limits(None):  # restored afterwards, whatever is set here
+        monkeypatch.setattr(cpu, "_blas_default", 2)
+        monkeypatch.delenv("REDES_BLAS_THREADS", raising=False)
+        cpu.configure_threads([Plain(), Parallel()])
+        assert _blas_threads() == {1}
+        cpu.configure_threads([Plain()])
+        assert _blas_threads() == {2}
+        monkeypatch.setenv("REDES_BLAS_THREADS", "1")
+        cpu.configure_threads([Plain()])
+        assert _blas_threads() == {1}
