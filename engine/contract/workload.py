@@ -15,13 +15,17 @@ epoch for epoch, where the workload provides one.
 * ``spec`` — the spec it trains, as a dict (its ``[data]`` is replaced by the synthetic arrays;
   ``--batch`` and ``--optimizer`` replace the trainer's batch size and the optimizer).
 * ``against`` — the libraries with a twin, e.g. ``("torch",)``.
-* ``twin(library, batch, splits, *, threads, warmup, seed)`` — the twin for one of ``against``:
-  an object whose ``epoch()`` trains one epoch of ``splits.x_train`` (the arrays the redes side
-  trains on) and returns its wall seconds, after a warm-up of ``warmup`` steps on a throw-away
-  model made in the constructor; its ``times`` list holds every epoch's seconds and ``info()``
-  returns a dict for the report (at least ``version`` and ``threads``). Import the library inside
-  this method: a workload is registered whenever plugins load, the library only when compared.
-  ``engine.commands.bench_torch.TorchEpochs`` is such an object for any ``torch.nn`` model.
+* ``torch_model(torch) -> (model, make_optimizer)`` — for a ``torch.nn`` twin: a fresh model
+  (``reconstructs = True`` and a ``loss(x)`` method for one trained on its own input) and
+  ``make_optimizer(params)`` (``engine.commands.bench_torch.make_optimizer`` reads the spec's).
+  The default ``twin`` trains it with ``engine.commands.bench_torch.TorchEpochs``.
+* ``twin(library, batch, splits, *, threads, warmup, seed)`` — the twin for one of ``against``,
+  for a twin that is not a ``torch.nn`` model (a hand-written rule, another library): an object
+  whose ``epoch()`` trains one epoch of ``splits.x_train`` (the arrays the redes side trains on)
+  and returns its wall seconds, after a warm-up of ``warmup`` steps on a throw-away model made in
+  the constructor; its ``times`` list holds every epoch's seconds and ``info()`` returns a dict
+  for the report (at least ``version`` and ``threads``). Import the library inside these methods:
+  a workload is registered whenever plugins load, the library only when compared.
 """
 
 from typing import ClassVar
@@ -35,5 +39,13 @@ class Workload:
     spec: ClassVar[dict] = {}
     against: ClassVar[tuple] = ()
 
+    def torch_model(self, torch):
+        raise NotImplementedError(f"workload '{self.name}' has no torch.nn twin")
+
     def twin(self, library, batch, splits, *, threads, warmup, seed):
-        raise NotImplementedError(f"workload '{self.name}' has no {library} twin")
+        if library != "torch":
+            raise NotImplementedError(f"workload '{self.name}' has no {library} twin")
+        from engine.commands.bench_torch import TorchEpochs
+
+        return TorchEpochs(self.torch_model, batch, splits, shape=self.shape, threads=threads,
+                           warmup=warmup, seed=seed)

@@ -19,14 +19,10 @@ class AutoencoderWorkload(Workload):
     spec = SPEC
     against = ("torch",)
 
-    def twin(self, library, batch, splits, *, threads, warmup, seed):
-        from engine.commands.bench_torch import TorchEpochs, make_optimizer
+    def torch_model(self, torch):
+        from engine.commands.bench_torch import make_optimizer
 
-        def build(torch):
-            return _TiedAutoencoder(torch, 784, 500), make_optimizer(torch, SPEC)
-
-        return TorchEpochs(build, batch, splits, shape=self.shape, threads=threads,
-                           warmup=warmup, seed=seed)
+        return _TiedAutoencoder(torch, 784, 500), make_optimizer(torch, SPEC)
 
 
 def _TiedAutoencoder(torch, n_in, units):

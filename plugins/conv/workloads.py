@@ -27,17 +27,13 @@ class LeNet5Workload(Workload):
     spec = SPEC
     against = ("torch",)
 
-    def twin(self, library, batch, splits, *, threads, warmup, seed):
-        from engine.commands.bench_torch import TorchEpochs, make_optimizer
+    def torch_model(self, torch):
+        from engine.commands.bench_torch import make_optimizer
 
-        def build(torch):
-            nn = torch.nn
-            model = nn.Sequential(
-                nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-                nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-                nn.Linear(16 * 5 * 5, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(),
-                nn.Linear(84, 10))
-            return model, make_optimizer(torch, SPEC)
-
-        return TorchEpochs(build, batch, splits, shape=self.shape, threads=threads,
-                           warmup=warmup, seed=seed)
+        nn = torch.nn
+        model = nn.Sequential(
+            nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+            nn.Linear(16 * 5 * 5, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(),
+            nn.Linear(84, 10))
+        return model, make_optimizer(torch, SPEC)

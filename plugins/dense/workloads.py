@@ -21,13 +21,9 @@ class MLPWorkload(Workload):
     spec = SPEC
     against = ("torch",)
 
-    def twin(self, library, batch, splits, *, threads, warmup, seed):
-        from engine.commands.bench_torch import TorchEpochs, make_optimizer
+    def torch_model(self, torch):
+        from engine.commands.bench_torch import make_optimizer
 
-        def build(torch):
-            nn = torch.nn
-            return (nn.Sequential(nn.Linear(784, 100), nn.Sigmoid(), nn.Linear(100, 10)),
-                    make_optimizer(torch, SPEC))
-
-        return TorchEpochs(build, batch, splits, shape=self.shape, threads=threads,
-                           warmup=warmup, seed=seed)
+        nn = torch.nn
+        return (nn.Sequential(nn.Linear(784, 100), nn.Sigmoid(), nn.Linear(100, 10)),
+                make_optimizer(torch, SPEC))

@@ -24,14 +24,10 @@ class LSTMWorkload(Workload):
     spec = SPEC
     against = ("torch",)
 
-    def twin(self, library, batch, splits, *, threads, warmup, seed):
-        from engine.commands.bench_torch import TorchEpochs, make_optimizer
+    def torch_model(self, torch):
+        from engine.commands.bench_torch import make_optimizer
 
-        def build(torch):
-            return _LastStateLSTM(torch, 28, 128, 10), make_optimizer(torch, SPEC)
-
-        return TorchEpochs(build, batch, splits, shape=self.shape, threads=threads,
-                           warmup=warmup, seed=seed)
+        return _LastStateLSTM(torch, 28, 128, 10), make_optimizer(torch, SPEC)
 
 
 def _LastStateLSTM(torch, features, units, classes):
