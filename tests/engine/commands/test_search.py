@@ -192,17 +192,22 @@ def _count(db, name="tiny"):
 
 
 def test_search_killed_with_sigkill_then_rerun_finishes_every_trial_once(tmp_path):
+    """A plugin paces the killed search (30 ms of sleep after each batch, ~0.7 s a trial, no
+    CPU), so the kill lands inside a trial and not just after one finished, at any load."""
     import optuna
 
-    spec = spec_file(tmp_path, epochs=30)
+    from tests.test_resume import PACED
+
+    spec = spec_file(tmp_path, epochs=3)
+    (tmp_path / "paced.py").write_text(PACED)
     db = tmp_path / "kill.db"
     cmd = [sys.executable, "-m", "cli", "search", str(spec), "--trials", "4", "--sampler",
            "random", "--pruner", "none", "--storage", f"sqlite:///{db}", "--study", "tiny",
            "--best-out", str(tmp_path / "best.toml"), "--plot", str(tmp_path / "s.png"), "-q",
-           *sum((["--param", p] for p in PARAMS), [])]
+           "--plugin", "./paced.py", *sum((["--param", p] for p in PARAMS), [])]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=dict(env, PACE_SECONDS="0.03"),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
         c = _count(db)
