@@ -6,7 +6,7 @@ own). The kernels combine the activations into each cell's step (c = f c + i g, 
 ``*_grad`` functions turn one unit's saved activations and dL/dh into its gate gradients.
 
 ``tanh_fast``/``sigmoid_fast`` (float32 CPU runs) take tanh from a rational approximation (Eigen's
-float tanh: within a few float32 ulps, exactly +-1 beyond |z| = 7.9) instead of libm: no call
+float tanh: within a few float32 ulps, +-(1 - 2.4e-7) beyond |z| = 7.9) instead of libm: no call
 in the unit loop, so it vectorises (about 0.4 ns a value against 15 ns for libm's tanh, which
 was 80 % of an LSTM forward pass). Float64 (gradient checks) and the GPU keep math.tanh.
 """

@@ -37,6 +37,9 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 from numba.np.linalg import ensure_blas
 
+from engine.runtime.fastmath import sigmoid32 as _sigmoid32
+from engine.runtime.fastmath import tanh32 as _tanh32
+
 from . import _math
 
 _tanh_fast = njit(cache=True, error_model="numpy")(_math.tanh_fast)
@@ -47,33 +50,6 @@ _rnn_cell_grad = njit(cache=True, error_model="numpy")(_math.rnn_cell_grad)
 _lstm_cell_grad = njit(cache=True, error_model="numpy")(_math.lstm_cell_grad)
 _gru_cell_grad = njit(cache=True, error_model="numpy")(_math.gru_cell_grad)
 
-
-# float32 twins of _math.tanh_fast/sigmoid_fast for the fused LSTM cells: every constant a
-# float32 (a Python float literal would promote the whole polynomial to float64, half the SIMD
-# width), fastmath so the polynomial contracts to FMAs.
-_F32 = np.float32
-
-
-@njit(cache=True, error_model="numpy", fastmath=True, inline="always")
-def _tanh32(z):
-    c = _F32(_math.TANH_CLAMP)
-    x = min(max(z, -c), c)
-    x2 = x * x
-    p = x2 * _F32(-2.76076847742355e-16) + _F32(2.00018790482477e-13)
-    p = x2 * p + _F32(-8.60467152213735e-11)
-    p = x2 * p + _F32(5.12229709037114e-08)
-    p = x2 * p + _F32(1.48572235717979e-05)
-    p = x2 * p + _F32(6.37261928875436e-04)
-    p = x2 * p + _F32(4.89352455891786e-03)
-    q = x2 * _F32(1.19825839466702e-06) + _F32(1.18534705686654e-04)
-    q = x2 * q + _F32(2.26843463243900e-03)
-    q = x2 * q + _F32(4.89352518554385e-03)
-    return x * p / q
-
-
-@njit(cache=True, error_model="numpy", fastmath=True, inline="always")
-def _sigmoid32(z):
-    return _F32(0.5) + _F32(0.5) * _tanh32(_F32(0.5) * z)
 
 # Elementwise loops run over slices from index 0 (an index Numba cannot prove non-negative, such
 # as lo + q or h + j, gets a wraparound test that keeps LLVM from vectorising), with

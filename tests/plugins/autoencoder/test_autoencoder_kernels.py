@@ -155,3 +155,34 @@ def test_layer_on_cuda_matches_cpu(tied):
                                    atol=1e-13)
     np.testing.assert_allclose(gpu.dev.to_host(gpu.reconstruct(gpu.dev.to_device(x))),
                                cpu.reconstruct(x), rtol=1e-10)
+
+
+@pytest.mark.parametrize("kind", [SIG, TANH, LIN], ids=["sigmoid", "tanh", "linear"])
+def test_float32_passes_match_the_exact_float64_math(kind):
+    """The vectorised float32 kernels against the scalar float64 ones, on rows long enough (67)
+    for a vector body and a remainder."""
+    rng = np.random.default_rng(3)
+    z = rng.normal(0, 4, (3, 67))
+    b, x = rng.normal(0, 1, 67), rng.random((3, 67))
+    exact, fast = z.copy(), z.astype(np.float32)
+    cpu_kernels._bias_activate(exact, b, kind)
+    cpu_kernels._bias_activate32(fast, b.astype(np.float32), kind)
+    np.testing.assert_allclose(fast, exact, rtol=1e-6, atol=3e-7)
+    for loss in (SQ, CE) if kind == SIG else (SQ,):
+        exact, fast = z.copy(), z.astype(np.float32)
+        err_exact, err_fast = np.empty(3), np.empty(3)
+        cpu_kernels._output_grad(exact, b, x, kind, loss, 0.25, err_exact)
+        cpu_kernels._output_grad32(fast, b.astype(np.float32), x.astype(np.float32), kind, loss,
+                                   0.25, err_fast)
+        np.testing.assert_allclose(fast, exact, rtol=1e-5, atol=1e-6)  # saturated slopes
+        np.testing.assert_allclose(err_fast, err_exact, rtol=1e-5)
+
+
+def test_float32_output_pass_keeps_nan():
+    """A diverged product must reach the loss as NaN (the NaN stop), not be clamped away."""
+    z = np.zeros((2, 67), np.float32)
+    z[1, 40] = np.nan
+    err = np.empty(2)
+    cpu_kernels._output_grad32(z, np.zeros(67, np.float32), np.ones((2, 67), np.float32), SIG, SQ,
+                               1.0, err)
+    assert np.isfinite(err[0]) and np.isnan(err[1]) and np.isnan(z[1, 40])
