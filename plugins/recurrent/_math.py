@@ -5,45 +5,12 @@ cpu_kernels wraps these scalar functions with ``njit`` and cuda_kernels with
 own). The kernels combine the activations into each cell's step (c = f c + i g, ...), and the
 ``*_grad`` functions turn one unit's saved activations and dL/dh into its gate gradients.
 
-``tanh_fast``/``sigmoid_fast`` (float32 CPU runs) take tanh from a rational approximation (Eigen's
-float tanh: within a few float32 ulps, +-(1 - 2.4e-7) beyond |z| = 7.9) instead of libm: no call
-in the unit loop, so it vectorises (about 0.4 ns a value against 15 ns for libm's tanh, which
-was 80 % of an LSTM forward pass). Float64 (gradient checks) and the GPU keep math.tanh.
+Float32 CPU runs take tanh and sigmoid from engine.runtime.fastmath's polynomials instead (no
+libm call in the unit loop, so it vectorises: about 0.4 ns a value against 15 ns for libm's tanh,
+which was 80 % of an LSTM forward pass). Float64 (gradient checks) and the GPU keep math.tanh.
 """
 
 import math
-
-TANH_CLAMP = 7.90531110763549805
-
-
-def tanh_fast(z):
-    x = min(max(z, -TANH_CLAMP), TANH_CLAMP)
-    x2 = x * x
-    p = x2 * -2.76076847742355e-16 + 2.00018790482477e-13
-    p = x2 * p + -8.60467152213735e-11
-    p = x2 * p + 5.12229709037114e-08
-    p = x2 * p + 1.48572235717979e-05
-    p = x2 * p + 6.37261928875436e-04
-    p = x2 * p + 4.89352455891786e-03
-    q = x2 * 1.19825839466702e-06 + 1.18534705686654e-04
-    q = x2 * q + 2.26843463243900e-03
-    q = x2 * q + 4.89352518554385e-03
-    return x * p / q
-
-
-def sigmoid_fast(z):
-    x = min(max(0.5 * z, -TANH_CLAMP), TANH_CLAMP)
-    x2 = x * x
-    p = x2 * -2.76076847742355e-16 + 2.00018790482477e-13
-    p = x2 * p + -8.60467152213735e-11
-    p = x2 * p + 5.12229709037114e-08
-    p = x2 * p + 1.48572235717979e-05
-    p = x2 * p + 6.37261928875436e-04
-    p = x2 * p + 4.89352455891786e-03
-    q = x2 * 1.19825839466702e-06 + 1.18534705686654e-04
-    q = x2 * q + 2.26843463243900e-03
-    q = x2 * q + 4.89352518554385e-03
-    return 0.5 + 0.5 * (x * p / q)
 
 
 def sigmoid(z):
