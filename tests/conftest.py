@@ -13,7 +13,9 @@ if os.environ.get("REDES_REAL_CUDA") != "1":
 if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
     # One core per worker: a second BLAS thread in each worker only spins against the other
     # worker (about a tenth of the suite's wall time on two cores). Tests of the thread rules
-    # themselves set or clear REDES_BLAS_THREADS.
+    # themselves set or clear REDES_BLAS_THREADS. Numba's parallel kernels likewise start on one
+    # thread (below); NUMBA_NUM_THREADS is left alone, so tests that compare thread counts still
+    # run theirs.
     os.environ.setdefault("REDES_BLAS_THREADS", "1")
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
@@ -29,6 +31,11 @@ settings.register_profile("sim", max_examples=8, deadline=None,
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
 
 from engine.runtime import device  # noqa: E402
+
+if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
+    import numba
+
+    numba.set_num_threads(1)  # this (the test) thread's count: 6-7 % of the suite's CPU time
 
 if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
     # Small blocks, so multi-block, grid-stride and partial-tile paths run on tiny inputs, and
