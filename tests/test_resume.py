@@ -87,10 +87,11 @@ def on_batch_end(run, step, loss):
 
 
 def test_ctrl_c_exits_130_and_redes_resume_finishes_the_run_bit_for_bit(tmp_path):
-    """Through the command line, as a user types it: Ctrl-C in the middle of `redes run` (a process
-    of its own, sent SIGINT) exits 130 with the last checkpoint intact, and `redes resume` (run
-    in this process) ends with the weights of a run that was never interrupted. A plugin paces the interrupted run (10 ms of sleep after each of its
-    1,000 batches, no CPU), so the signal lands mid-run however loaded the machine is."""
+    """Through the command line, as a user types it: Ctrl-C in the middle of `redes run` (a
+    process of its own, sent SIGINT) exits 130 with the last checkpoint intact, and `redes
+    resume` (run in this process) ends with the weights of a run that was never interrupted. A
+    plugin paces the interrupted run (10 ms of sleep after each of its 1,000 batches, no CPU),
+    so the signal lands mid-run however loaded the machine is."""
     text = DIGITS.format(layers=DENSE, trainer='type = "backprop"\nepochs = 40\nbatch_size = 8')
     text = text.replace("validation = 0.1", "validation = 0.1\ntrain_subset = 200")
     spec = tmp_path / "long.toml"
