@@ -182,7 +182,8 @@ from engine import hookimpl
 def on_epoch_end(run, epoch, metrics):
     print(f"epoch_log: epoch {epoch} loss {metrics['loss']:.3f}", file=sys.stderr)
 ''')
-    (tmp_path / "spec.toml").write_text(DATA + '[model]\nlayers = [{ type = "dense", units = 10 }]\n')
+    layers = '[model]\nlayers = [{ type = "dense", units = 10 }]\n'
+    (tmp_path / "spec.toml").write_text(DATA + layers)
     write_tiny_npz(tmp_path)
     done = redes("run", "spec.toml", "--set", "trainer.epochs=2", "--quiet",
                  "--set", "checkpoint.path=''", "--plugin", "epoch_log", cwd=tmp_path,
