@@ -56,13 +56,23 @@ def _run(self, grid_point, *args):
             raise t.exception[0].with_traceback(t.exception[1])
 
 
+def matches_upstream():
+    """Whether the simulator's ``BlockManager.run`` is the one ``_run`` was copied from."""
+    from numba.cuda.simulator import kernel
+
+    run = kernel.BlockManager.__dict__["run"]
+    if run is _run:
+        return True
+    source = inspect.getsource(run)
+    return hashlib.sha256(source.encode()).hexdigest()[:16] == UPSTREAM_SHA256
+
+
 def patch():
     """Install the yielding poll loop if the simulator's is the one it was copied from; returns
     whether it did."""
     from numba.cuda.simulator import kernel
 
-    source = inspect.getsource(kernel.BlockManager.run)
-    if hashlib.sha256(source.encode()).hexdigest()[:16] != UPSTREAM_SHA256:
+    if not matches_upstream():
         return False
     kernel.BlockManager.run = _run
     return True
