@@ -223,6 +223,7 @@ def test_search_killed_with_sigkill_then_rerun_finishes_every_trial_once(tmp_pat
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    proc.stderr.close()
     before = optuna.load_study(study_name="tiny", storage=f"sqlite:///{db}")
     killed = [t for t in before.trials if t.state.name == "RUNNING"]
     kept = {t.number: t.params for t in before.trials if t.state.name == "COMPLETE"}
