@@ -5,7 +5,6 @@ CUDA kernels run in the Numba CUDA simulator unless ``REDES_REAL_CUDA=1`` (on a 
 """
 
 import os
-import sys
 from pathlib import Path
 
 if os.environ.get("REDES_REAL_CUDA") != "1":
@@ -14,7 +13,9 @@ if os.environ.get("REDES_REAL_CUDA") != "1":
 if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
     # One core per worker: a second BLAS thread in each worker only spins against the other
     # worker (about a tenth of the suite's wall time on two cores). Tests of the thread rules
-    # themselves set or clear REDES_BLAS_THREADS.
+    # themselves set or clear REDES_BLAS_THREADS. Numba's parallel kernels likewise start on one
+    # thread (below); NUMBA_NUM_THREADS is left alone, so tests that compare thread counts still
+    # run theirs.
     os.environ.setdefault("REDES_BLAS_THREADS", "1")
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
@@ -31,6 +32,11 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.ge
 
 from engine.runtime import device  # noqa: E402
 
+if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
+    import numba
+
+    numba.set_num_threads(1)  # this (the test) thread's count: 6-7 % of the suite's CPU time
+
 if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
     # Small blocks, so multi-block, grid-stride and partial-tile paths run on tiny inputs, and
     # cheaply: the simulator starts one Python thread per CUDA thread, idle ones included.
@@ -38,10 +44,12 @@ if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
 
     device.THREADS_PER_BLOCK = 8
     device.TILE = cuda_blas.TILE = 4
-    # The simulator's block manager polls its threads in a loop that holds the GIL until the
-    # interpreter switches (5 ms by default); switching every 0.5 ms halves the CPU time and
-    # the wall time of the simulated kernels.
-    sys.setswitchinterval(5e-4)
+    # The simulator's block manager polls its threads in a loop that keeps the GIL until the
+    # interpreter switches threads (every 5 ms): the patched loop hands the GIL over every
+    # round, which halves the wall and CPU time of the simulated kernels (tests/_cudasim.py).
+    from tests import _cudasim
+
+    _cudasim.patch()
 
 
 def _real_data_dir():

@@ -12,6 +12,8 @@ from pathlib import Path
 import h5py
 import pytest
 
+from tests.tiny_data import DATA, write_tiny_npz
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -97,9 +99,7 @@ class Double(Layer):
 def register_layers(register):
     register(Double)
 '''
-DOUBLE_SPEC = """
-[data]
-type = "digits"
+DOUBLE_SPEC = DATA + """
 [model]
 layers = [{ type = "dense", units = 16 }, { type = "double" }, { type = "dense", units = 10 }]
 [trainer]
@@ -122,7 +122,8 @@ def test_plugin_from_the_current_folder_or_a_file_and_checkpoints_that_need_it(t
     script = bin_ / "redes"
     script.write_text(CONSOLE_SCRIPT)
     (work / "my_layers.py").write_text(MY_LAYERS)
-    (work / "spec.toml").write_text(DOUBLE_SPEC)
+    data = write_tiny_npz(work)  # by its absolute path: the run is resumed from another folder
+    (work / "spec.toml").write_text(DOUBLE_SPEC.replace('"tiny.npz"', f'"{data}"'))
     done = console("run", "spec.toml", "--plugin", "my_layers", "--out", "a.h5", "--quiet",
                    cwd=work, script=script)
     assert done.returncode == 0, done.stderr
@@ -181,7 +182,10 @@ from engine import hookimpl
 def on_epoch_end(run, epoch, metrics):
     print(f"epoch_log: epoch {epoch} loss {metrics['loss']:.3f}", file=sys.stderr)
 ''')
-    done = redes("run", ROOT / "specs/quickstart.toml", "--set", "trainer.epochs=2", "--quiet",
+    layers = '[model]\nlayers = [{ type = "dense", units = 10 }]\n'
+    (tmp_path / "spec.toml").write_text(DATA + layers)
+    write_tiny_npz(tmp_path)
+    done = redes("run", "spec.toml", "--set", "trainer.epochs=2", "--quiet",
                  "--set", "checkpoint.path=''", "--plugin", "epoch_log", cwd=tmp_path,
                  extra_path=[tmp_path])
     assert done.returncode == 0, done.stderr

@@ -13,7 +13,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
+from cli import app
 from engine.runtime import plugins as plugin_manager
 from engine.runtime.loop import build_run, fit
 from engine.runtime.resume import run_from_checkpoint
@@ -85,10 +87,11 @@ def on_batch_end(run, step, loss):
 
 
 def test_ctrl_c_exits_130_and_redes_resume_finishes_the_run_bit_for_bit(tmp_path):
-    """Through the command line, as a user types it: Ctrl-C in the middle of `redes run` exits
-    130 with the last checkpoint intact, and `redes resume` ends with the weights of a run that
-    was never interrupted. A plugin paces the interrupted run (10 ms of sleep after each of its
-    1,000 batches, no CPU), so the signal lands mid-run however loaded the machine is."""
+    """Through the command line, as a user types it: Ctrl-C in the middle of `redes run` (a
+    process of its own, sent SIGINT) exits 130 with the last checkpoint intact, and `redes
+    resume` (run in this process) ends with the weights of a run that was never interrupted. A
+    plugin paces the interrupted run (10 ms of sleep after each of its 1,000 batches, no CPU),
+    so the signal lands mid-run however loaded the machine is."""
     text = DIGITS.format(layers=DENSE, trainer='type = "backprop"\nepochs = 40\nbatch_size = 8')
     text = text.replace("validation = 0.1", "validation = 0.1\ntrain_subset = 200")
     spec = tmp_path / "long.toml"
@@ -114,9 +117,8 @@ def test_ctrl_c_exits_130_and_redes_resume_finishes_the_run_bit_for_bit(tmp_path
     with h5py.File(out) as f:  # intact, and in the middle of the run
         epoch = int(f["trainer"].attrs["epoch"])
     assert 1 <= epoch < 40
-    done = subprocess.run([redes, "resume", str(out), "-q", "--json"], cwd=tmp_path,
-                          capture_output=True, text=True, env=env)
-    assert done.returncode == 0, done.stderr
+    done = CliRunner().invoke(app, ["resume", str(out), "-q", "--json"])  # here: no signal to send
+    assert done.exit_code == 0, done.output
     assert json.loads(done.stdout.strip().splitlines()[-1])["epochs"] == 40
     whole = build_run(parse_spec(text))
     fit(whole)

@@ -191,22 +191,28 @@ def _count(db, name="tiny"):
     return counts
 
 
-def test_search_killed_with_sigkill_then_rerun_finishes_every_trial_once(tmp_path):
-    """A plugin paces the killed search (30 ms of sleep after each batch, ~0.7 s a trial, no
-    CPU), so the kill lands inside a trial and not just after one finished, at any load."""
+def test_search_killed_with_sigkill_then_rerun_finishes_every_trial_once(tmp_path, monkeypatch):
+    """The search is killed in a process of its own; the same command run again (here, in this
+    process) fails the trial left running and runs its parameters again. A plugin paces the
+    killed search (30 ms of sleep after each batch, ~0.7 s a trial, no CPU), so the kill lands
+    inside a trial and not just after one finished, at any load. The rerun's grace period is
+    shortened from 8 s to 1 s: the killed trial's heartbeat stops with its process, so it is
+    stale 1 s after the kill just as it is 8 s after."""
     import optuna
 
+    from cli import app
+    from engine.runtime import plugins
     from tests.test_resume import PACED
 
     spec = spec_file(tmp_path, epochs=3)
     (tmp_path / "paced.py").write_text(PACED)
     db = tmp_path / "kill.db"
-    cmd = [sys.executable, "-m", "cli", "search", str(spec), "--trials", "4", "--sampler",
-           "random", "--pruner", "none", "--storage", f"sqlite:///{db}", "--study", "tiny",
-           "--best-out", str(tmp_path / "best.toml"), "--plot", str(tmp_path / "s.png"), "-q",
-           "--plugin", "./paced.py", *sum((["--param", p] for p in PARAMS), [])]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen(cmd, cwd=tmp_path, env=dict(env, PACE_SECONDS="0.03"),
+    args = ["search", str(spec), "--trials", "4", "--sampler", "random", "--pruner", "none",
+            "--storage", f"sqlite:///{db}", "--study", "tiny", "--best-out",
+            str(tmp_path / "best.toml"), "--plot", str(tmp_path / "s.png"), "-q",
+            "--plugin", "./paced.py", *sum((["--param", p] for p in PARAMS), [])]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PACE_SECONDS": "0.03"}
+    proc = subprocess.Popen([sys.executable, "-m", "cli", *args], cwd=tmp_path, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
@@ -217,12 +223,23 @@ def test_search_killed_with_sigkill_then_rerun_finishes_every_trial_once(tmp_pat
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    proc.stderr.close()
     before = optuna.load_study(study_name="tiny", storage=f"sqlite:///{db}")
     killed = [t for t in before.trials if t.state.name == "RUNNING"]
     kept = {t.number: t.params for t in before.trials if t.state.name == "COMPLETE"}
     assert len(killed) == 1 and len(kept) >= 2
-    done = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
+    monkeypatch.setattr(searching, "GRACE_S", 1)
+    monkeypatch.setattr(searching, "HEARTBEAT_S", 0.5)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("PACE_SECONDS", raising=False)
+    try:
+        done = CliRunner().invoke(app, args)
+    finally:  # the pacing module registered by --plugin leaves with this test
+        paced = sys.modules.pop("paced", None)
+        if paced is not None and plugins.pm.is_registered(paced):
+            plugins.pm.unregister(paced)
+        plugins._registries = None
+    assert done.exit_code == 0, done.output
     after = optuna.load_study(study_name="tiny", storage=f"sqlite:///{db}")
     finished = [t for t in after.trials if t.state.name == "COMPLETE"]
     assert len(finished) == 4                                   # none lost, none extra

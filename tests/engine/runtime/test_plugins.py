@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.tiny_data import DATA, write_tiny_npz
+
 ROOT = Path(__file__).resolve().parents[3]
 
 PLUGIN = textwrap.dedent('''
@@ -103,9 +105,7 @@ def python(code, site, *args):
                           text=True, cwd=site.parent, timeout=600)
 
 
-SPEC = """
-[data]
-type = "digits"
+SPEC = DATA + """
 [model]
 layers = [ { type = "dense", units = 8 }, { type = "square" }, { type = "dense", units = 10 } ]
 [optimizer]
@@ -126,6 +126,7 @@ def site(tmp_path_factory):
     ]:
         pip_install(build_wheel(tmp, dist, module, source, group), site)
     (tmp / "spec.toml").write_text(SPEC)
+    write_tiny_npz(tmp)
     return site
 
 

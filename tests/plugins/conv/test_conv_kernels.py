@@ -140,7 +140,7 @@ def test_conv_results_do_not_depend_on_the_thread_count():
     x, w, b = _case(geometry, np.float32)
     stride, dilation = geometry[3], geometry[4]
     g = np.random.default_rng(5).standard_normal(_out_shape(x, w, stride, dilation)).astype(np.float32)
-    results = []
+    results, before = [], numba.get_num_threads()
     for threads in (1, 2):
         numba.set_num_threads(threads)
         try:
@@ -149,7 +149,7 @@ def test_conv_results_do_not_depend_on_the_thread_count():
             dw, db, dxp = np.empty_like(w), np.empty_like(b), np.empty_like(x)
             cpu_kernels.conv_backward(x, g, w, stride, dilation, dw, db, dxp)
         finally:
-            numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+            numba.set_num_threads(before)
         results.append((y, dw, db, dxp))
     for one, two in zip(*results):
         np.testing.assert_array_equal(one, two)
