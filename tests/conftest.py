@@ -52,6 +52,13 @@ if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
     _cudasim.patch()
 
 
+def pytest_xdist_auto_num_workers(config):
+    """``-n auto``: one worker more than there are cores. About a third of the suite's wall time
+    is waiting (subprocesses starting, search trials sleeping, the simulator's threads handing
+    over): a third worker on two cores computes meanwhile (56 s instead of 61 s warm)."""
+    return (os.cpu_count() or 1) + 1
+
+
 def _real_data_dir():
     """Where real dataset files are: $REDES_DATA when set, else the checkout's sibling
     ../shared/data (the project machines' copy)."""
