@@ -94,6 +94,22 @@ def kernel_signatures(module):
     return out
 
 
+def run_twins(cpu_module, cuda_module, name, args):
+    """Call kernel ``name`` of a family's two kernel modules on the same arguments: the CPU twin
+    on ``args`` themselves (its outputs land there), the CUDA twin on device copies of the
+    arrays among them (needs a GPU or ``NUMBA_ENABLE_CUDASIM=1``). Returns ``(cpu_result,
+    cuda_result, cuda_args)``: the two return values and the CUDA twin's arguments copied back
+    to the host (None where an argument is not an array), to compare with ``args`` output by
+    output. Prefill outputs with NaN to see that a twin wrote every element."""
+    from numba import cuda
+
+    dev = [cuda.to_device(a) if isinstance(a, np.ndarray) else a for a in args]
+    cpu_result = getattr(cpu_module, name)(*args)
+    cuda_result = getattr(cuda_module, name)(*dev)
+    back = [d.copy_to_host() if isinstance(a, np.ndarray) else None for a, d in zip(args, dev)]
+    return cpu_result, cuda_result, back
+
+
 @contextlib.contextmanager
 def numba_threads(n):
     """Run the block with Numba's parallel kernels on ``n`` threads (None: unchanged)."""

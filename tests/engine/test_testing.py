@@ -5,6 +5,7 @@ import inspect
 
 import numpy as np
 import pytest
+from numba import cuda
 
 from engine import testing
 from engine.testing import GradcheckError, check_gradient, gradcheck, gradcheck_loss
@@ -195,3 +196,39 @@ def test_large_arrays_the_stated_detection_bound_holds():
     assert 1 <= caught <= 12  # about 9 % of 40 seeds; 0 or > 12 would contradict the bound
     with pytest.raises(GradcheckError, match=r"\[123\]"):  # every coordinate, below max_coords
         check_gradient(lambda v: float(np.sum(v**2)), x0, corner)
+
+
+def _scale_kernel(x, k, out):
+    i = cuda.grid(1)  # ``cuda``: the module-level name, which the simulator swaps
+    if i < x.shape[0]:
+        out[i] = k * x[i]
+
+
+@pytest.mark.cuda
+def test_run_twins_runs_each_twin_on_its_own_copy_and_returns_both():
+    from types import SimpleNamespace
+
+    if not cuda.is_available():
+        pytest.skip("no CUDA (and not running the simulator)")
+
+    scale_kernel = cuda.jit(_scale_kernel)
+
+    def cpu_scale(x, k, out):
+        out[:] = k * x
+        return "cpu"
+
+    def cuda_scale(extra):
+        def scale(x, k, out):
+            scale_kernel[2, 4](x, k + extra, out)
+        return scale
+
+    x = np.arange(7.0)
+    for extra, equal in ((0.0, True), (0.5, False)):  # a right and a wrong CUDA twin
+        args = [x, 3.0, np.full(7, np.nan)]
+        cpu_result, cuda_result, on_cuda = testing.run_twins(
+            SimpleNamespace(scale=cpu_scale), SimpleNamespace(scale=cuda_scale(extra)), "scale",
+            args)
+        assert cpu_result == "cpu" and cuda_result is None and on_cuda[1] is None
+        np.testing.assert_array_equal(args[2], 3 * x)  # the CPU twin wrote into args
+        np.testing.assert_array_equal(on_cuda[0], x)
+        assert np.array_equal(on_cuda[2], args[2]) is equal

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from engine.runtime import device
-from engine.testing import kernel_signatures
+from engine.testing import kernel_signatures, run_twins
 from plugins.autoencoder import cpu_kernels, cuda_kernels
 
 DTYPES = [np.float32, np.float64]
@@ -106,13 +106,10 @@ def test_kernel_cuda_matches_cpu(name, dtype):
     if not cuda.is_available():
         pytest.skip("no CUDA (and not running the simulator)")
     args, compared = CASES[name](np.random.default_rng(5), dtype)
-    d_args = [cuda.to_device(a) if isinstance(a, np.ndarray) else a for a in args]
-    kernel = name.split("[")[0]
-    getattr(cpu_kernels, kernel)(*args)
-    getattr(cuda_kernels, kernel)(*d_args)
+    _, _, on_cuda = run_twins(cpu_kernels, cuda_kernels, name.split("[")[0], args)
     rtol = 2e-5 if dtype == np.float32 else 1e-12
     for i in compared:
-        got = d_args[i].copy_to_host()
+        got = on_cuda[i]
         assert not np.isnan(got).any(), f"{name}: output {i} not fully written"
         np.testing.assert_allclose(got, args[i], rtol=rtol, atol=rtol * 0.1)
 

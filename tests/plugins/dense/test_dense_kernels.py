@@ -11,7 +11,7 @@ from engine.runtime import device
 from engine.runtime.plugins import registry
 from plugins.dense import cpu_kernels, cuda_kernels
 from tests.plugins.dense import naive
-from engine.testing import kernel_signatures
+from engine.testing import kernel_signatures, run_twins
 
 REPO = Path(__file__).resolve().parents[3]
 DTYPES = [np.float32, np.float64]
@@ -221,15 +221,13 @@ def test_kernel_cuda_matches_cpu(name, dtype, geometry, monkeypatch):
     if geometry == "strided":
         monkeypatch.setattr(device, "launch_1d", _strided_launch)
     args, outs = CASES[name](np.random.default_rng(5), dtype)
-    d_args = [cuda.to_device(a) if isinstance(a, np.ndarray) else a for a in args]
-    ret_cpu = getattr(cpu_kernels, name)(*args)
-    ret_gpu = getattr(cuda_kernels, name)(*d_args)
+    ret_cpu, ret_gpu, on_cuda = run_twins(cpu_kernels, cuda_kernels, name, args)
     rtol = 1e-5 if dtype == np.float32 else 1e-12
     if ret_cpu is not None:
         assert isinstance(ret_gpu, float)
         np.testing.assert_allclose(ret_gpu, ret_cpu, rtol=rtol)
     for i in outs:
-        got = d_args[i].copy_to_host()
+        got = on_cuda[i]
         assert not np.isnan(got).any(), f"{name}: output {i} not fully written"
         np.testing.assert_allclose(got, args[i], rtol=rtol, atol=rtol * 0.1)
 

@@ -7,7 +7,7 @@ import pytest
 from engine.runtime import device
 from plugins.rbm import cpu_kernels, cuda_kernels
 from tests.plugins.rbm import naive
-from engine.testing import kernel_signatures
+from engine.testing import kernel_signatures, run_twins
 
 DTYPES = [np.float32, np.float64]
 TOL = {np.float32: dict(rtol=2e-5, atol=2e-6), np.float64: dict(rtol=1e-12, atol=1e-13)}
@@ -315,14 +315,10 @@ def test_kernel_cuda_matches_cpu(name, dtype, monkeypatch):
         pytest.skip("no CUDA (and not running the simulator)")
     monkeypatch.setattr(device, "TILE", 4)  # several blocks per 2-D launch
     args, close, exact = CASES[name](np.random.default_rng(5), dtype)
-    d_args = [cuda.to_device(a) if isinstance(a, np.ndarray) else a for a in args]
-    kernel = name.split("[")[0]
-    getattr(cpu_kernels, kernel)(*args)
-    getattr(cuda_kernels, kernel)(*d_args)
+    _, _, on_cuda = run_twins(cpu_kernels, cuda_kernels, name.split("[")[0], args)
     rtol = 1e-5 if dtype == np.float32 else 1e-12
     for i in close:
-        got = d_args[i].copy_to_host()
-        assert not np.isnan(got).any(), f"{name}: output {i} not fully written"
-        np.testing.assert_allclose(got, args[i], rtol=rtol, atol=rtol * 0.1)
+        assert not np.isnan(on_cuda[i]).any(), f"{name}: output {i} not fully written"
+        np.testing.assert_allclose(on_cuda[i], args[i], rtol=rtol, atol=rtol * 0.1)
     for i in exact:
-        np.testing.assert_array_equal(d_args[i].copy_to_host(), args[i])
+        np.testing.assert_array_equal(on_cuda[i], args[i])
