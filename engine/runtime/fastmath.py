@@ -4,10 +4,10 @@ libm's ``tanh``/``exp`` are calls that LLVM cannot vectorise: a loop applying th
 values costs 5-15 ns a value. These take tanh from a rational approximation (Eigen's float tanh:
 within a few float32 ulps; beyond |z| = 7.9 it stays at +-(1 - 2.4e-7)): no call, so a loop over
 them becomes AVX-512 code at about 0.4 ns a value. Every constant is a float32 (a Python float
-would promote the whole polynomial to float64, half the SIMD width). NaN stays NaN. Float64 (gradient checks) and the GPU
-keep the exact functions; call these from ``@njit`` kernels on float32 data only, compiled with
-``FASTMATH`` (contract to FMAs, reassociate sums, but keep NaN and infinity semantics, so a
-diverging run is still seen).
+would promote the whole polynomial to float64, half the SIMD width). NaN stays NaN. Float64
+(gradient checks) and the GPU keep the exact functions; call these from ``@njit`` kernels on
+float32 data only, compiled with ``FASTMATH`` (contract to FMAs, reassociate sums, but keep NaN
+and infinity semantics, so a diverging run is still seen).
 """
 
 import numpy as np
