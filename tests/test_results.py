@@ -195,6 +195,13 @@ def test_adding_problem_rows(tmp_path):
     assert 0.15 <= run_spec("rnn_adding.toml", tmp_path)["test_mse"] <= 0.19
 
 
+def test_copy_task_row(tmp_path):
+    """The LSTM recalls the copied symbols: far below the 0.52 nats of guessing them."""
+    result = run_spec("lstm_copy.toml", tmp_path)
+    assert result["test_loss"] <= 0.08  # 0.042 (2026-11-30)
+    assert 0.98 <= result["test_accuracy"] <= 1.0  # 0.987
+
+
 def test_char_lstm_row(tmp_path):
     result = run_spec("char_lstm.toml", tmp_path)
     assert 1.75 <= result["test_bits_per_char"] <= 2.0
