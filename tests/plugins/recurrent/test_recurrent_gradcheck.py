@@ -163,6 +163,21 @@ def test_recurrent_float32_matches_float64(cell):
         np.testing.assert_allclose(l32.grads[key], l64.grads[key], atol=5e-6 * scale, err_msg=key)
 
 
+@pytest.mark.parametrize("cell", ("rnn", "lstm", "gru"))
+def test_recurrent_float32_keeps_nan(cell):
+    """The float32 kernels' fast-math flags keep NaN: a NaN input reaches that sequence's states
+    from its step on (so the loss shows a diverging run) and no other sequence's."""
+    layer = make(cell, (4, 3), 40, dtype=np.float32, return_sequences=True, seed=1)
+    x = np.random.default_rng(0).normal(size=(70, 4, 3)).astype(np.float32)
+    x[5, 2, 1] = np.nan
+    y, cache = layer.forward(x)
+    assert np.isnan(y[5, 2:]).all() and np.isfinite(y[5, :2]).all()
+    assert np.isfinite(np.delete(y, 5, axis=0)).all()
+    dx = layer.backward(cache, np.ones_like(y))
+    assert np.isnan(dx[5, :3]).any() and np.isfinite(np.delete(dx, 5, axis=0)).all()
+    assert all(np.isnan(g).any() for g in layer.grads.values())
+
+
 @pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs two Numba threads")
 def test_recurrent_results_do_not_depend_on_the_thread_count():
     from engine.testing import numba_threads
