@@ -19,11 +19,12 @@ Every matrix product is a direct call of SciPy's single-threaded BLAS gemm on a 
 (row offsets and leading dimensions, no copies): the input projection of all its steps as one
 GEMM, per step the recurrent product, and in backward the weight gradient accumulated step by
 step (beta = 1) while the step's rows are in cache (rnn, gru; the LSTM computes dwh, dwx and db
-after the loop as one GEMM each over all T*B rows, the threads taking halves of the columns, and
-runs its gates in one fused float32 pass per row, forward and backward: together 5-8 % less CPU
-time per batch than the per-step version, measured on one thread). One BLAS call with two threads per step was
-3.6x slower than one thread here (its threads spin between the small products); the chunks'
-partial weight gradients are summed in a fixed order at the end. A vectorised Numba loop for
+after the loop as one GEMM each over all T*B rows, the threads taking halves of the columns:
+5-8 % less CPU time per batch than the per-step version, measured on one thread; its float32
+gates run in a few short vectorised passes per row forward and one fused pass backward). One
+BLAS call with two threads per step was 3.6x slower than one thread here (its threads spin
+between the small products); the chunks' partial weight gradients are summed in a fixed order
+at the end. A vectorised Numba loop for
 the step product took 1.0-1.15x BLAS's time at 64 x 128 by 128 x 512, 1.35x at 32 x 256 by
 256 x 1024 and 1.7-2x at 64 x 256 by 256 x 1024, so the products stay in BLAS.
 """
