@@ -24,9 +24,9 @@ after the loop as one GEMM each over all T*B rows, the threads taking halves of 
 gates run in a few short vectorised passes per row forward and one fused pass backward). One
 BLAS call with two threads per step was 3.6x slower than one thread here (its threads spin
 between the small products); the chunks' partial weight gradients are summed in a fixed order
-at the end. A vectorised Numba loop for
-the step product took 1.0-1.15x BLAS's time at 64 x 128 by 128 x 512, 1.35x at 32 x 256 by
-256 x 1024 and 1.7-2x at 64 x 256 by 256 x 1024, so the products stay in BLAS.
+at the end. A vectorised Numba loop for the step product took 1.0-1.15x BLAS's time at 64 x 128
+by 128 x 512, 1.35x at 32 x 256 by 256 x 1024 and 1.7-2x at 64 x 256 by 256 x 1024, so the
+products stay in BLAS.
 """
 
 import math
