@@ -12,6 +12,14 @@ trains the whole network or a slice of it.
 * ``batches(run, epoch)`` — an iterable of ``(x, t)`` device batches for one epoch. The default
   gathers shuffled mini-batches (``batch_size``, ``shuffle``); a truncated-BPTT trainer yields
   ordered windows, a full-batch solver the whole set once.
+* ``epoch_samples(run) -> int`` — how many samples ``batches`` will yield this epoch, the sum
+  of its batches' first dimensions, asked at the start of every epoch: the progress bar's
+  total (a positive integer, else a PluginError). The default is the stage's training rows,
+  which the default ``batches`` yields (and a full-batch solver its one batch). Override it
+  with ``batches`` when an epoch is not one pass over the rows: for a windowed trainer a
+  sample is one stream's window, so ``tbptt`` says windows per epoch x streams. The epoch's
+  ``samples_per_sec`` counts the samples the batches actually held, so a trainer that stops
+  early is still reported right.
 * ``train_batch(run, x, t) -> float`` — one step: the batch's *summed* loss (or the quantity
   the trainer reports as ``loss``), which the loop averages over the epoch and checks for NaN.
   A step that computes gradients by a backward pass calls ``run.after_backward()`` between the
@@ -72,6 +80,10 @@ class Trainer:
             idx = perm[start : start + bs]
             xb = take(x, idx)
             yield xb, (xb if t is x else None if t is None else take(t, idx))
+
+    def epoch_samples(self, run):
+        """The samples this epoch's ``batches`` hold: every training row once."""
+        return int(run.x_train.shape[0])
 
     def the_one_layer(self, run, layer_type, advice=""):
         """The stage's single layer, which must be a trainable ``layer_type``; otherwise a

@@ -18,7 +18,7 @@ from engine.runtime import data as datamod
 from engine.runtime import device as devices
 from engine.contract import hookspecs
 from engine.runtime import stages as stagemod
-from engine.errors import DivergenceError, ShapeError, SpecError
+from engine.errors import DivergenceError, PluginError, ShapeError, SpecError
 from engine.runtime.network import Network
 from engine.commands.progress import epoch_line
 from engine.runtime.spec import DATA_KEYS, build_layers, construct
@@ -184,10 +184,10 @@ def _lifecycle(callbacks):
     return pm
 
 
-def _train_epoch(run, progress, task):
-    """One pass over the trainer's batches of this epoch; returns the mean loss per sample."""
+def _train_epoch(run, progress, task, n):
+    """One pass over the trainer's batches of this epoch (``n`` samples expected, the
+    progress bar's total); returns the mean loss per sample and the samples trained on."""
     trainer = run.trainer
-    n = run.x_train.shape[0]
     train_batch = trainer.train_batch
     batch_end = run._pm.hook.on_batch_end if run._pm.hook.on_batch_end.get_hookimpls() else None
     bs = trainer.batch_size if isinstance(trainer.batch_size, int) else n
@@ -205,7 +205,7 @@ def _train_epoch(run, progress, task):
             batch_end(run=run, step=run.step, loss=value)
         if progress is not None and i % every == 0:
             progress.advance(task, min(done, n), total / max(1, done))
-    return total / max(1, done)
+    return total / max(1, done), done
 
 
 def _check_finite(run, value):
@@ -262,18 +262,18 @@ def _fit(run, pm, every, progress, log):
 
 
 def _fit_stage(run, pm, every, progress, log):
-    n = run.x_train.shape[0]
     epochs = run.trainer.epochs
     label = run.stage.describe()
     while run.epoch < epochs and not run.stop:
         epoch = run.epoch
         pm.hook.on_epoch_start(run=run, epoch=epoch)
+        n = _epoch_samples(run)
         task = progress.start_epoch(epoch, epochs, n, stage=label) if progress is not None else None
         t0 = time.perf_counter()
-        train_loss = _train_epoch(run, progress, task)
+        train_loss, done = _train_epoch(run, progress, task, n)
         seconds = time.perf_counter() - t0
         metrics = {"epoch": epoch + 1, "loss": train_loss, "seconds": seconds,
-                   "samples_per_sec": n / seconds if seconds > 0 else float("inf")}
+                   "samples_per_sec": done / seconds if seconds > 0 else float("inf")}
         if run.stage.name is not None:
             metrics["stage"] = run.stage.name
         metrics.update(run.trainer.evaluate(run, "train"))
@@ -288,6 +288,16 @@ def _fit_stage(run, pm, every, progress, log):
             log(epoch_line(metrics, epochs, label))
         if run.checkpoint_path and (run.epoch % every == 0 or run.epoch == epochs or run.stop):
             _save(run)
+
+
+def _epoch_samples(run):
+    """The trainer's ``epoch_samples``, checked: a positive whole number."""
+    n = run.trainer.epoch_samples(run)
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise PluginError(f"trainer '{run.trainer.name}' ({type(run.trainer).__module__}) "
+                          f"returned epoch_samples = {n!r}; it must be a positive integer, the "
+                          f"number of samples its batches(run, epoch) yields in one epoch.")
+    return int(n)
 
 
 def _save(run):

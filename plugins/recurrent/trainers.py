@@ -29,8 +29,10 @@ class TruncatedBPTT(Backprop):
     against exploding gradients). Validation and test splits are read the same way (one pass,
     ``batch_size`` streams, state carried across their rows) and report
     ``bits_per_char`` (mean cross-entropy per step in bits) when the targets are per-step
-    classes. Targets must have the inputs' time axis (``sequence_labels``, or per-step
-    ``values``), and the network must output every step (``return_sequences = true``).
+    classes. A sample, for the progress bar and ``samples_per_sec``, is one stream's window:
+    an epoch holds windows per epoch x ``batch_size`` of them. Targets must have the inputs'
+    time axis (``sequence_labels``, or per-step ``values``), and the network must output every
+    step (``return_sequences = true``).
     """
 
     name = "tbptt"
@@ -98,8 +100,14 @@ class TruncatedBPTT(Backprop):
         for layer in self.layers:
             layer.stateful, layer.carry = False, None
 
+    def windows_per_epoch(self):
+        return self.n_windows if self.steps_per_epoch == 0 else self.steps_per_epoch
+
+    def epoch_samples(self, run):
+        return self.windows_per_epoch() * self.batch_size  # a sample: one stream's window
+
     def batches(self, run, epoch):
-        count = self.n_windows if self.steps_per_epoch == 0 else self.steps_per_epoch
+        count = self.windows_per_epoch()
         if self.steps_per_epoch == 0:
             self.position = 0
         for _ in range(count):

@@ -29,3 +29,22 @@ def write(tmp_path, text=TINY, name="spec.toml"):
     path = tmp_path / name
     path.write_text(text)
     return path
+
+
+class RecordingProgress:
+    """An ``engine.commands.progress`` reporter that keeps what the loop told it: each epoch's
+    bar total and the ``done`` counts it advanced to."""
+
+    def __init__(self):
+        self.totals, self.advances = [], []
+
+    def start_epoch(self, epoch, epochs, n, stage=""):
+        self.totals.append(n)
+        self.advances.append([])
+        return epoch
+
+    def advance(self, task, done, loss):
+        self.advances[-1].append(done)
+
+    def end_epoch(self, task, metrics):
+        pass
