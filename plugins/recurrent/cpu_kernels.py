@@ -15,29 +15,26 @@ How the work is laid out (measured on 2 cores, LSTM 28 steps x 28 features, 128 
 float32): the batch is cut into chunks of at least 32 rows (a number fixed by the batch size, so
 results do not depend on the thread count) and Numba's threads take one chunk each through the
 whole sequence: sequences in a batch are independent, so the chunks never wait for each other.
-Every matrix product is a direct call of SciPy's single-threaded BLAS gemm on a chunk's rows
-(row offsets and leading dimensions, no copies): the input projection of all its steps as one
-GEMM, per step the recurrent product, and in backward the weight gradient accumulated step by
-step (beta = 1) while the step's rows are in cache (rnn, gru; the LSTM computes dwh, dwx and db
-after the loop as one GEMM each over all T*B rows, the threads taking halves of the columns:
-5-8 % less CPU time per batch than the per-step version, measured on one thread; its float32
-gates run in a few short vectorised passes per row forward and one fused pass backward). One
+Every matrix product is a direct call of single-threaded BLAS gemm on a chunk's rows
+(``engine.runtime.blas``: NumPy's OpenBLAS where its wheel bundles one, else SciPy's; row
+offsets and leading dimensions, no copies): the input projection of all its steps as one GEMM,
+and per step the recurrent product, in backward against a transposed copy of wh (NumPy's
+OpenBLAS runs that 25 % faster than a transposed operand). After the walk back through time
+each weight gradient is one GEMM over all T*B rows, the threads taking halves of its columns
+(5-8 % less CPU time per batch than accumulating one small GEMM per step). The LSTM's float32
+gates run in a few short vectorised passes per row forward and one fused pass backward. One
 BLAS call with two threads per step was 3.6x slower than one thread here (its threads spin
-between the small products); the chunks' partial weight gradients are summed in a fixed order
-at the end. A vectorised Numba loop for the step product took 1.0-1.15x BLAS's time at 64 x 128
-by 128 x 512, 1.35x at 32 x 256 by 256 x 1024 and 1.7-2x at 64 x 256 by 256 x 1024, so the
-products stay in BLAS.
+between the small products). A vectorised Numba loop for the step product took 1.0-1.15x BLAS's
+time at 64 x 128 by 128 x 512, 1.35x at 32 x 256 by 256 x 1024 and 1.7-2x at 64 x 256 by
+256 x 1024, so the products stay in BLAS.
 """
 
 import math
 
 import numpy as np
-from llvmlite import ir
-from numba import njit, prange, types
-from numba.core import cgutils
-from numba.extending import intrinsic
-from numba.np.linalg import ensure_blas
+from numba import njit, prange
 
+from engine.runtime.blas import gemm as _gemm
 from engine.runtime.fastmath import FASTMATH
 from engine.runtime.fastmath import sigmoid32 as _sigmoid32
 from engine.runtime.fastmath import tanh32 as _tanh32
@@ -81,58 +78,6 @@ def _sigmoid_range(a, lo, hi, fast):
 
 MIN_CHUNK_ROWS = 32  # below this a GEMM's rows are too few to be worth a thread
 MAX_CHUNKS = 16
-
-ensure_blas()  # SciPy's BLAS, which Numba's own np.dot calls through the same helper
-
-
-@intrinsic
-def _xgemm(typingctx, ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc):
-    """Fortran gemm (column-major) on the data of array views a, b, c: c = op(a) op(b) +
-    beta c, through Numba's BLAS helper (numba_xxgemm, the function np.dot calls). An
-    intrinsic, not a ctypes call, so kernels calling it stay cacheable."""
-    sig = types.int32(ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc)
-
-    def codegen(context, builder, signature, args):
-        ll_char, ll_void_p = ir.IntType(8), ir.IntType(8).as_pointer()
-        intp_t = context.get_value_type(types.intp)
-        fnty = ir.FunctionType(ir.IntType(32), [ll_char, ll_char, ll_char, intp_t, intp_t, intp_t,
-                                                ll_void_p, ll_void_p, intp_t, ll_void_p, intp_t,
-                                                ll_void_p, ll_void_p, intp_t])
-        fn = cgutils.get_or_insert_function(builder.module, fnty, "numba_xxgemm")
-        vta, vtb, vm, vn, vk, va, vlda, vb, vldb, vbeta, vc, vldc = args
-        tys = signature.args
-        dtype = tys[5].dtype
-        kind = ir.Constant(ll_char, ord("s") if dtype == types.float32 else ord("d"))
-
-        def data(ty, val):
-            return builder.bitcast(context.make_array(ty)(context, builder, val).data, ll_void_p)
-
-        def char(ty, val):  # bool -> 't' / 'n'
-            flag = context.cast(builder, val, ty, types.boolean)
-            return builder.select(flag, ir.Constant(ll_char, ord("t")), ir.Constant(ll_char, ord("n")))
-
-        def size(ty, val):
-            return context.cast(builder, val, ty, types.intp)
-
-        alpha = cgutils.alloca_once_value(builder, context.get_constant(dtype, 1.0))
-        beta_slot = cgutils.alloca_once_value(builder, context.cast(builder, vbeta, tys[9], dtype))
-        return builder.call(fn, [kind, char(tys[0], vta), char(tys[1], vtb), size(tys[2], vm),
-                                 size(tys[3], vn), size(tys[4], vk),
-                                 builder.bitcast(alpha, ll_void_p), data(tys[5], va),
-                                 size(tys[6], vlda), data(tys[7], vb), size(tys[8], vldb),
-                                 builder.bitcast(beta_slot, ll_void_p), data(tys[10], vc),
-                                 size(tys[11], vldc)])
-
-    return sig, codegen
-
-
-@njit(cache=True, error_model="numpy")
-def _gemm(ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc):
-    """Row-major c (m, n) = op(a) @ op(b) + beta * c, as Fortran gemm of the transposed problem
-    (c^T = op(b)^T op(a)^T); a, b, c are array views whose first element starts each matrix,
-    lda, ldb, ldc their row strides in elements."""
-    _xgemm(tb, ta, n, m, k, b, ldb, a, lda, beta, c, ldc)
-
 
 @njit(cache=True, error_model="numpy")
 def _chunks(b_):
@@ -247,8 +192,8 @@ def rnn_forward(x, wx, wh, b, h0, mask, relu, xp, hs, y):
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
-def _rnn_backward_chunks(x, wx, wh, hs, mask, relu, dy, dh, dxp, dzs, dx, dwx, dwh, db, bounds):
-    t_, h_ = x.shape[1], wh.shape[0]
+def _rnn_backward_chunks(x, wx, wht, hs, mask, relu, dy, dh, dxp, dzs, dx, dwx, dwh, db, bounds):
+    t_, h_ = x.shape[1], wht.shape[1]
     seq = dy.shape[1] == t_
     for c in prange(bounds.shape[0] - 1):
         b0, b1 = bounds[c], bounds[c + 1]
@@ -267,7 +212,7 @@ def _rnn_backward_chunks(x, wx, wh, hs, mask, relu, dy, dh, dxp, dzs, dx, dwx, d
                     da = _rnn_cell_grad(hn[j], gh, relu)
                     dz[j] = da
                     dxr[j] = da
-            _gemm(False, True, b1 - b0, h_, h_, dzs[t, b0:b1], h_, wh, h_, 0.0, back, h_)
+            _gemm(False, False, b1 - b0, h_, h_, dzs[t, b0:b1], h_, wht, h_, 0.0, back, h_)
             for r in range(b0, b1):
                 if mask[r, t] != 0:
                     for j in range(h_):
@@ -281,8 +226,14 @@ def rnn_backward(x, wx, wh, hs, mask, relu, dy, dh_last, dxp, dzs, dx, dwx, dwh,
     """Gradients of rnn_forward; dh0 gets dL/dh_0."""
     _check(x, wx, wh)
     dh0[...] = dh_last
-    _rnn_backward_chunks(x, wx, wh, hs, mask, relu, dy, dh0, dxp, dzs, _dx(x, dx), dwx, dwh, db,
-                         _chunks(x.shape[0]))
+    _rnn_backward_chunks(x, wx, _transposed(wh), hs, mask, relu, dy, dh0, dxp, dzs, _dx(x, dx),
+                         dwx, dwh, db, _chunks(x.shape[0]))
+
+
+def _transposed(wh):
+    """wh^T (G*H, H) contiguous, for the backward's step product dz_t wh^T as a plain
+    (non-transposed) GEMM: NumPy's OpenBLAS runs that 25 % faster than the transposed call."""
+    return np.ascontiguousarray(wh.T)
 
 
 def _dx(x, dx):
@@ -396,9 +347,9 @@ def lstm_forward(x, wx, wh, b, h0, c0, mask, xp, hs, cs, acts, y):
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
-def _lstm_backward_chunks(x, wx, wh, hs, cs, acts, mask, dy, dh, dc, dxp, dzs, dx, dwx, dwh, db,
+def _lstm_backward_chunks(x, wx, wht, hs, cs, acts, mask, dy, dh, dc, dxp, dzs, dx, dwx, dwh, db,
                           bounds):
-    t_, h_ = x.shape[1], wh.shape[0]
+    t_, h_ = x.shape[1], wht.shape[1]
     gh = 4 * h_
     seq = dy.shape[1] == t_
     fast = x.itemsize == 4
@@ -445,7 +396,7 @@ def _lstm_backward_chunks(x, wx, wh, hs, cs, acts, mask, dy, dh, dc, dxp, dzs, d
                         ai[j], af[j], ag[j], ao[j], tc[j], cp[j], gsum[j], dcr[j])
                 for q in range(gh):
                     dxr[q] = dz[q]
-            _gemm(False, True, b1 - b0, h_, gh, dzs[t, b0:b1], gh, wh, gh, 0.0, back, h_)
+            _gemm(False, False, b1 - b0, h_, gh, dzs[t, b0:b1], gh, wht, h_, 0.0, back, h_)
             for r in range(b0, b1):
                 if mask[r, t] != 0:
                     for j in range(h_):
@@ -461,8 +412,8 @@ def lstm_backward(x, wx, wh, hs, cs, acts, mask, dy, dh_last, dxp, dzs, dx, dwx,
     _check(x, wx, wh)
     dh0[...] = dh_last
     dc0[...] = 0.0
-    _lstm_backward_chunks(x, wx, wh, hs, cs, acts, mask, dy, dh0, dc0, dxp, dzs, _dx(x, dx), dwx,
-                          dwh, db, _chunks(x.shape[0]))
+    _lstm_backward_chunks(x, wx, _transposed(wh), hs, cs, acts, mask, dy, dh0, dc0, dxp, dzs,
+                          _dx(x, dx), dwx, dwh, db, _chunks(x.shape[0]))
 
 
 # -- GRU -----------------------------------------------------------------------------------------
@@ -516,9 +467,9 @@ def gru_forward(x, wx, wh, b, bh, h0, mask, xp, hs, acts, hns, y):
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
-def _gru_backward_chunks(x, wx, wh, hs, acts, hns, mask, dy, dh, dxp, dzs, dx, dwx, dwh, db, dbh,
+def _gru_backward_chunks(x, wx, wht, hs, acts, hns, mask, dy, dh, dxp, dzs, dx, dwx, dwh, db, dbh,
                          bounds):
-    t_, h_ = x.shape[1], wh.shape[0]
+    t_, h_ = x.shape[1], wht.shape[1]
     gh = 3 * h_
     seq = dy.shape[1] == t_
     for c in prange(bounds.shape[0] - 1):
@@ -544,7 +495,7 @@ def _gru_backward_chunks(x, wx, wh, hs, acts, hns, mask, dy, dh, dxp, dzs, dx, d
                                                                         hnr[j], hp[j], g)
                 for q in range(2 * h_):
                     dz[q] = dxr[q]
-            _gemm(False, True, b1 - b0, h_, gh, dzs[t, b0:b1], gh, wh, gh, 0.0, back, h_)
+            _gemm(False, False, b1 - b0, h_, gh, dzs[t, b0:b1], gh, wht, h_, 0.0, back, h_)
             for r in range(b0, b1):
                 if mask[r, t] != 0:
                     for j in range(h_):
@@ -560,8 +511,8 @@ def gru_backward(x, wx, wh, hs, acts, hns, mask, dy, dh_last, dxp, dzs, dx, dwx,
     """Gradients of gru_forward; dbh = sum of the recurrent product's gradients."""
     _check(x, wx, wh)
     dh0[...] = dh_last
-    _gru_backward_chunks(x, wx, wh, hs, acts, hns, mask, dy, dh0, dxp, dzs, _dx(x, dx), dwx, dwh,
-                         db, dbh, _chunks(x.shape[0]))
+    _gru_backward_chunks(x, wx, _transposed(wh), hs, acts, hns, mask, dy, dh0, dxp, dzs,
+                         _dx(x, dx), dwx, dwh, db, dbh, _chunks(x.shape[0]))
 
 
 # -- helpers: masks, embeddings, sums ------------------------------------------------------------
