@@ -1,20 +1,23 @@
-"""Matrix products for ``@njit`` kernels, through the fastest BLAS in the process.
+"""Matrix products for ``@njit`` kernels, through the OpenBLAS that NumPy's wheels bundle.
 
 A kernel that walks a recurrence calls GEMM many times a batch on small blocks, from inside its
 own loops, so it cannot hand the products to NumPy in Python. Numba's own ``np.dot`` calls
-SciPy's BLAS (``numba_xxgemm``); NumPy's wheels bundle a newer OpenBLAS whose small-matrix
-kernels are faster at a recurrent step's shapes (2 cores, AMD EPYC, AVX-512, 2026-11-30:
-32 x 128 by 128 x 512 in 0.73 against 0.85 ms for 28 products, the backward 32 x 512 by
-512 x 128 in 0.70 against 0.93 ms). ``gemm`` calls NumPy's OpenBLAS when it exports the
-ILP64 Fortran ``sgemm``/``dgemm`` (``scipy_sgemm_64_``, as NumPy's PyPI wheels do) and SciPy's
-otherwise (conda, Accelerate, distribution builds).
+SciPy's BLAS (``numba_xxgemm``); NumPy's wheels bundle a newer OpenBLAS (0.3.31 against
+SciPy's 0.3.30 here) whose small-matrix kernels are faster at a recurrent step's shapes (2 cores,
+AMD EPYC, AVX-512, 2026-11-30: 32 x 128 by 128 x 512 in 0.73 against 0.85 ms for 28 products,
+the backward 32 x 512 by 512 x 128 in 0.70 against 0.93 ms). Not at every shape: LeNet-5's
+im2col products ran slower through it (``redes bench lenet5`` 1.60-1.62x PyTorch against
+1.67-1.76x), so the conv family keeps ``np.dot``; measure before switching a family.
+``gemm`` calls NumPy's OpenBLAS when it exports the ILP64 Fortran ``sgemm``/``dgemm``
+(``scipy_sgemm_64_``, as NumPy's PyPI wheels do) and SciPy's otherwise (conda, Accelerate,
+distribution builds).
 
 The choice is made at import, not in the compiled code: the kernels call the fixed external
 symbols ``redes_sgemm64``/``redes_dgemm64`` and read ``redes_blas_ilp64`` (1: call them, 0: call
 SciPy's), all registered here with llvmlite before any kernel is loaded, so kernels stay
-cacheable and a cached kernel follows whatever this process found. Both libraries are
-OpenBLAS, so ``threadpoolctl`` limits and ``engine.runtime.fpu``'s denormal flushing apply to
-both.
+cacheable and a cached kernel follows whatever this process found. ``threadpoolctl`` limits
+every BLAS it finds, this one included, and ``engine.runtime.fpu`` flushes denormals on every
+OpenBLAS's threads.
 """
 
 import ctypes
@@ -23,7 +26,7 @@ import threadpoolctl
 from llvmlite import binding as llvm
 from llvmlite import ir
 from numba import njit, types
-from numba.core import cgutils
+from numba.core import cgutils, errors
 from numba.extending import intrinsic
 from numba.np.linalg import ensure_blas
 
@@ -73,6 +76,12 @@ def _xgemm(typingctx, ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc):
     """Column-major (Fortran) gemm on the data of array views a, b, c: c = op(a) op(b) +
     beta c, alpha 1; ``ta``/``tb`` booleans (True: transposed). One branch per call on the
     flag chosen at import; no ctypes object is embedded, so callers stay cacheable."""
+    floats = (types.float32, types.float64)
+    if not all(isinstance(x, types.Array) for x in (a, b, c)):
+        raise errors.TypingError("gemm: a, b and c must be arrays")
+    if a.dtype not in floats or not a.dtype == b.dtype == c.dtype:
+        raise errors.TypingError(f"gemm reads raw memory and needs one float dtype for a, b and "
+                                 f"c (float32 or float64), got {a.dtype}, {b.dtype}, {c.dtype}")
     sig = types.int32(ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc)
 
     def codegen(context, builder, signature, args):
@@ -139,6 +148,6 @@ def gemm(ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc):
     """Row-major ``c (m, n) = op(a) @ op(b) + beta * c``: ``a``, ``b``, ``c`` are array views
     whose first element starts each matrix, ``lda``, ``ldb``, ``ldc`` their row strides in
     elements, ``ta``/``tb`` True for a transposed operand. One dtype (float32 or float64) for
-    all three; the caller checks it, since the product reads raw memory. Call it with BLAS
+    all three, checked when the caller compiles (the product reads raw memory). Call it with BLAS
     held to one thread per caller (threadpoolctl) when several Numba threads call it."""
     _xgemm(tb, ta, n, m, k, b, ldb, a, lda, beta, c, ldc)

@@ -99,3 +99,12 @@ def test_a_cached_kernel_links_in_a_fresh_process(tmp_path):
     for done in runs:
         assert done.returncode == 0, done.stderr
     assert runs[0].stdout.split()[0] == "0" and runs[1].stdout.split()[0] == "1"
+
+
+def test_mixed_dtypes_are_refused_when_the_caller_compiles():
+    """The product reads raw memory, so a float32 a with a float64 b must not compile."""
+    from numba.core.errors import TypingError
+
+    a, b, c = np.ones((2, 2), np.float32), np.ones((2, 2)), np.empty((2, 2), np.float32)
+    with pytest.raises(TypingError, match="one float dtype"):
+        _product(False, False, a, b, c, 0.0, 2, 2, 2)
