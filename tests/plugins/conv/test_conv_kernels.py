@@ -165,8 +165,8 @@ def test_empty_batch_gives_empty_outputs_and_zero_weight_gradients():
     assert not dw.any() and not db.any()
 
 
-POOLS = [((2, 2), (2, 2), (4, 4)), ((3, 2), (1, 2), (5, 6)), ((2, 3), (3, 1), (7, 5)),
-         ((1, 1), (1, 1), (2, 3))]
+POOLS = [((2, 2), (2, 2), (4, 4)), ((2, 2), (2, 2), (5, 7)), ((3, 2), (1, 2), (5, 6)),
+         ((2, 3), (3, 1), (7, 5)), ((1, 1), (1, 1), (2, 3))]  # 2 x 2 / 2: its own fast loop
 
 
 @pytest.mark.parametrize("window,stride,size", POOLS)
@@ -305,14 +305,16 @@ def test_cuda_add_matches_cpu():
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("on", ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)])
-def test_maxpool_propagates_nan_from_any_window_position(on, dtype):
+@pytest.mark.parametrize("cols", [3, 2])  # 2 x 3 windows, and 2 x 2 (the CPU's fast loop)
+def test_maxpool_propagates_nan_from_any_window_position(on, dtype, cols):
     """A NaN anywhere in a window is the window's maximum (PyTorch): before, only a NaN in the
     first position came through. Its gradient goes to the (last) NaN."""
-    window, stride, size = (2, 3), (2, 3), (4, 6)  # 2 x 2 windows of 6 elements
-    for pos in range(6):
+    window, stride, size = (2, cols), (2, cols), (4, 2 * cols)  # 2 x 2 windows of 2 x cols
+    n = 2 * cols
+    for pos in range(n):
         x = np.random.default_rng(pos).standard_normal((1,) + size).astype(dtype)
-        x[0, pos // 3, pos % 3] = np.nan  # window (0, 0), position pos
-        x[0, 2 + pos // 3, 3 + pos % 3] = np.nan  # window (1, 1)
+        x[0, pos // cols, pos % cols] = np.nan  # window (0, 0), position pos
+        x[0, 2 + pos // cols, cols + pos % cols] = np.nan  # window (1, 1)
         y, argmax = np.empty((1, 2, 2), dtype), np.empty((1, 2, 2), np.int32)
         args = (x, window, stride, y, argmax)
         if on == "cpu":
@@ -321,11 +323,20 @@ def test_maxpool_propagates_nan_from_any_window_position(on, dtype):
             y, argmax = _on_cuda(cuda_kernels.maxpool_forward, *args)[-2:]
         assert np.isnan(y[0, 0, 0]) and np.isnan(y[0, 1, 1]), pos
         assert not np.isnan(y[0, 0, 1]) and not np.isnan(y[0, 1, 0]), pos
-        assert argmax[0, 0, 0] == (pos // 3) * 6 + pos % 3, pos
-        assert argmax[0, 1, 1] == (2 + pos // 3) * 6 + 3 + pos % 3, pos
+        assert argmax[0, 0, 0] == (pos // cols) * n + pos % cols, pos
+        assert argmax[0, 1, 1] == (2 + pos // cols) * n + cols + pos % cols, pos
+    # two NaNs in one window: the gradient goes to the last
+    x = np.zeros((1,) + size, dtype)
+    x[0, 0, 0], x[0, 1, cols - 1] = np.nan, np.nan
+    y, argmax = np.empty((1, 2, 2), dtype), np.empty((1, 2, 2), np.int32)
+    if on == "cpu":
+        cpu_kernels.maxpool_forward(x, window, stride, y, argmax)
+    else:
+        y, argmax = _on_cuda(cuda_kernels.maxpool_forward, x, window, stride, y, argmax)[-2:]
+    assert np.isnan(y[0, 0, 0]) and argmax[0, 0, 0] == n + cols - 1
     # +inf and -inf in one window (their sum is NaN, as with a NaN): the maximum is +inf
     x = np.zeros((1,) + size, dtype)
-    x[0, 0, 1], x[0, 1, 2] = np.inf, -np.inf
+    x[0, 0, 1], x[0, 1, cols - 1] = np.inf, -np.inf
     y, argmax = np.empty((1, 2, 2), dtype), np.empty((1, 2, 2), np.int32)
     if on == "cpu":
         cpu_kernels.maxpool_forward(x, window, stride, y, argmax)
