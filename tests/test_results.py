@@ -198,8 +198,8 @@ def test_adding_problem_rows(tmp_path):
 def test_copy_task_row(tmp_path):
     """The LSTM recalls the copied symbols: far below the 0.52 nats of guessing them."""
     result = run_spec("lstm_copy.toml", tmp_path)
-    assert result["test_loss"] <= 0.08  # 0.042 (2026-11-30)
-    assert 0.98 <= result["test_accuracy"] <= 1.0  # 0.987
+    assert result["test_loss"] <= 0.08  # 0.056 (2026-11-30 12:53; 0.042 with the morning's kernels)
+    assert 0.98 <= result["test_accuracy"] <= 1.0  # 0.982 (0.987)
 
 
 def test_char_lstm_row(tmp_path):
