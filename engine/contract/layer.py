@@ -39,6 +39,10 @@ new head learns at the full rate. Pre-trained weights (RBM, DBN,
 autoencoder) reach a dense network through ``state()``/``load_state()`` and checkpoints, keyed by
 layer and parameter name. Composite layers (a residual block) return their inner layers from
 ``children()``; the network allocates and places those too.
+
+A layer that only acts in training (dropout, noise) sets ``identity_at_evaluation = True``: its
+``forward(x, train=False)`` returns ``x`` unchanged, so tools that read activations (``redes plot
+codes``) look past it to the layer that made them.
 """
 
 from dataclasses import dataclass
@@ -85,6 +89,7 @@ class Layer:
     trainable = True  # spec key ``trainable = false`` freezes the layer (set by the engine)
     lr_mult = 1.0  # spec key ``lr_mult``: this layer's learning-rate multiplier (set by the engine)
     parallel_kernels = False  # True: its CPU kernels use Numba's threads (BLAS then runs on one)
+    identity_at_evaluation: ClassVar[bool] = False  # True: y = x whenever train is False
     input_grad = True
     dev = k = rng = None
 

@@ -93,7 +93,8 @@ def _labels(network):
 
 def code_index(network, name=None):
     """Index of the top-level code layer: ``name``, else the first narrowest layer, followed
-    through the layers of the same width after it (a dense code and its activation)."""
+    through the layers of the same width after it (a dense code and its activation) up to one
+    that acts only in training (noise on the code: its values at evaluation are the code's)."""
     labels = _labels(network)
     if name is not None:
         if name not in labels:
@@ -102,7 +103,9 @@ def code_index(network, name=None):
         return labels.index(name)
     widths = [int(np.prod(network.shapes[i][1])) for i in range(len(labels))]
     i = int(np.argmin(widths))
-    while i + 1 < len(widths) and widths[i + 1] == widths[i]:
+    layers = network.layers
+    while (i + 1 < len(widths) and widths[i + 1] == widths[i]
+           and not layers[i + 1].identity_at_evaluation):
         i += 1
     return i
 

@@ -187,6 +187,7 @@ class Dropout(Layer):
 
     name = "dropout"
     kernels = KERNELS
+    identity_at_evaluation = True
 
     def __init__(self, keep: float = 0.5):
         if not 0.0 < keep <= 1.0:

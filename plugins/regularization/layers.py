@@ -17,6 +17,7 @@ class GaussianNoise(Layer):
 
     name = "gaussian_noise"
     kernels = KERNELS
+    identity_at_evaluation = True
 
     def __init__(self, std: float = 0.1):
         if isinstance(std, bool) or not std >= 0:
@@ -49,6 +50,7 @@ class StochasticBinary(Layer):
 
     name = "stochastic_binary"
     kernels = KERNELS
+    identity_at_evaluation = True
 
     def forward(self, x, *, train=False):
         if not train:

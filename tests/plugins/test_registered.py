@@ -82,3 +82,25 @@ def test_registered_layer_checkpoint_round_trip(tmp_path, name):
     other = build_run(spec_from_dict({**raw, "seed": 1}), load_data=False)
     ckpt.load(other, path)
     assert np.array_equal(run.network.flat_params, other.network.flat_params)
+
+
+def training_only():
+    """The registered layers that declare ``identity_at_evaluation``."""
+    return [n for n in registered() if registry("layers").get(n).identity_at_evaluation]
+
+
+def test_the_training_only_layers_declare_it():
+    assert {"dropout", "gaussian_noise", "stochastic_binary"} <= set(training_only())
+    assert not {"dense", "sigmoid", "rbm", "autoencoder"} & set(training_only())
+
+
+@pytest.mark.parametrize("name", training_only())
+def test_a_layer_that_says_it_is_the_identity_at_evaluation_is(name):
+    """``identity_at_evaluation`` lets tools look past a layer (``redes plot codes``): a layer
+    that sets it must return its input unchanged when not training, and change it in training."""
+    table, in_shape = ROWS[name][:2] if name in ROWS else ({}, (5,))
+    (layer,) = build_layers([{"type": name, **table}])
+    layer = build_layer(layer, in_shape)
+    x = np.random.default_rng(0).uniform(0.2, 0.8, (4,) + in_shape)
+    assert np.array_equal(layer.forward(x, train=False)[0], x)
+    assert not np.array_equal(layer.forward(x, train=True)[0], x)

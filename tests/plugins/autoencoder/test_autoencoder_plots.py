@@ -119,6 +119,21 @@ def test_the_code_layer_is_the_first_narrowest_followed_through_its_activation(d
         code_index(run.model, "nope")
 
 
+@pytest.mark.parametrize("after, expected", [
+    ([{"type": "sigmoid", "name": "act"}], "act"),  # a dense code's activation is the code
+    ([{"type": "gaussian_noise", "std": 0.5}, {"type": "dropout"}], "code"),  # training-only
+    ([{"type": "sigmoid", "name": "act"}, {"type": "gaussian_noise"}], "act"),
+])
+def test_the_code_is_followed_through_its_activation_but_not_through_noise(after, expected):
+    from engine.runtime.network import Network
+    from engine.runtime.spec import build_layers
+
+    tables = [{"type": "dense", "units": 6}, {"type": "tanh"},
+              {"type": "dense", "units": 2, "name": "code"}, *after, {"type": "dense", "units": 6}]
+    network = Network(build_layers(tables)).build((6,))
+    assert network.layers[code_index(network)].label == expected
+
+
 def test_plot_reconstructions_prints_the_error_beside_pca(deep, tmp_path):
     out = tmp_path / "rec.png"
     result = _invoke("plot", "reconstructions", deep, "--out", out, "--count", 4, "--json")
