@@ -369,31 +369,21 @@ def _lstm_backward_chunks(x, wx, wht, hs, cs, acts, mask, dy, dh, dc, dxp, dzs, 
                 ab, cn, cp = acts[t, r], cs[t + 1, r], cs[t, r]
                 ai, af, ag, ao = ab[:h_], ab[h_:2 * h_], ab[2 * h_:3 * h_], ab[3 * h_:]
                 zi, zf, zg, zo = dz[:h_], dz[h_:2 * h_], dz[2 * h_:3 * h_], dz[3 * h_:]
-                dhr, dcr = dh[r], dc[r]
-                if fast:
-                    ghr = dhr
-                    if seq:
-                        dyr = dy[r, t]
-                        for j in range(h_):
-                            gsum[j] = dhr[j] + dyr[j]
-                        ghr = gsum
-                    _lstm_grad_row32(ai, af, ag, ao, cn, cp, ghr, dcr, zi, zf, zg, zo)
-                    for q in range(gh):
-                        dxr[q] = dz[q]
-                    continue
-                for j in range(h_):
-                    tc[j] = cn[j]
-                _tanh_range(tc, 0, h_, fast)
-                if seq:
+                dcr, ghr = dc[r], dh[r]  # ghr: the gradient reaching h_t
+                if seq:  # formed before the row pass, so the pass tests no flag
                     dyr = dy[r, t]
                     for j in range(h_):
-                        gsum[j] = dhr[j] + dyr[j]
+                        gsum[j] = ghr[j] + dyr[j]
+                    ghr = gsum
+                if fast:
+                    _lstm_grad_row32(ai, af, ag, ao, cn, cp, ghr, dcr, zi, zf, zg, zo)
                 else:
                     for j in range(h_):
-                        gsum[j] = dhr[j]
-                for j in range(h_):
-                    zi[j], zf[j], zg[j], zo[j], dcr[j] = _lstm_cell_grad(
-                        ai[j], af[j], ag[j], ao[j], tc[j], cp[j], gsum[j], dcr[j])
+                        tc[j] = cn[j]
+                    _tanh_range(tc, 0, h_, fast)
+                    for j in range(h_):
+                        zi[j], zf[j], zg[j], zo[j], dcr[j] = _lstm_cell_grad(
+                            ai[j], af[j], ag[j], ao[j], tc[j], cp[j], ghr[j], dcr[j])
                 for q in range(gh):
                     dxr[q] = dz[q]
             _gemm(False, False, b1 - b0, h_, gh, dzs[t, b0:b1], gh, wht, h_, 0.0, back, h_)
