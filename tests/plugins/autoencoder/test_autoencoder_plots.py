@@ -194,3 +194,43 @@ def test_plot_errors_are_one_paragraph(deep, tmp_path):
     assert result.exit_code == 2 and "not images" in result.output
     result = CliRunner().invoke(app, ["plot", "reconstructions", str(deep), "--shape", "5x5"])
     assert result.exit_code == 2 and "--shape 5x5 has 25 pixels" in result.output
+
+
+def test_plot_codes_tsne_panel_is_measured_like_the_others(deep, tmp_path):
+    from sklearn.metrics import silhouette_score
+    from sklearn.neighbors import KNeighborsClassifier
+
+    from plugins.autoencoder.plots import tsne_map
+
+    out = tmp_path / "codes.png"
+    result = _invoke("plot", "codes", deep, "--out", out, "--tsne", "--json")
+    printed = json.loads(result.stdout)
+    assert "t-SNE" in result.stderr
+    run = run_from_checkpoint(deep)
+    x, y = run.splits.x_test, run.splits.y_test
+    order = np.random.default_rng(0).permutation(len(x))  # the drawn test rows, as plotted
+    train, test, used = tsne_map(run.splits.x_train, x[order])
+    assert len(used) == len(run.splits.x_train)  # digits' training split is under TSNE_TRAIN
+    knn = KNeighborsClassifier(5).fit(train, run.splits.y_train[used]).score(test, y[order])
+    assert printed["knn_tsne"] == pytest.approx(knn)
+    assert printed["silhouette_tsne"] == pytest.approx(silhouette_score(test, y[order]), rel=1e-5)
+    assert set(printed["silhouette_tsne_class"]) == {str(k) for k in range(10)}
+    # three panels: the picture is wider than the two-panel one
+    two = tmp_path / "two.png"
+    _invoke("plot", "codes", deep, "--out", two)
+    assert mpimg.imread(out).shape[1] > 1.4 * mpimg.imread(two).shape[1]
+
+
+def test_tsne_map_separates_what_is_separate_and_uses_at_most_tsne_train_rows(monkeypatch):
+    from plugins.autoencoder import plots
+
+    rng = np.random.default_rng(1)
+    centres = rng.normal(0, 20, (3, 60))
+    labels = np.repeat(np.arange(3), 40)
+    x = centres[labels] + rng.normal(0, 1, (120, 60))
+    monkeypatch.setattr(plots, "TSNE_TRAIN", 90)
+    train, test, used = plots.tsne_map(x[:100], x[100:])
+    assert train.shape == (90, 2) and test.shape == (20, 2) and len(set(used)) == 90
+    from sklearn.neighbors import KNeighborsClassifier
+    knn = KNeighborsClassifier(5).fit(train, labels[:100][used]).score(test, labels[100:])
+    assert knn == 1.0
