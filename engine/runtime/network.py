@@ -125,8 +125,12 @@ class Network:
         ``upto`` may also be a path into a composite layer (``"res0/conv0"``): the layers before
         the composite run, then ``Layer.forward_to`` returns that child's output, which becomes
         ``y``; the composite itself adds no cache. This is how figures and probes read inner
-        activations without touching any layer's code.
+        activations without touching any layer's code. A host array of another dtype (a
+        caller's float64 batch for a float32 network) is cast first: layers see the network's
+        dtype only.
         """
+        if x.dtype != self.dtype and isinstance(x, np.ndarray):
+            x = x.astype(self.dtype)
         if start is None and upto is None:  # the training path: every layer, nothing to look up
             caches = []
             for layer in self.layers:

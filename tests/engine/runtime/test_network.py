@@ -151,3 +151,14 @@ def test_forward_upto_a_projection_shortcut_sees_the_blocks_input():
     y, _ = net.forward(x, upto="res/projection")
     np.testing.assert_allclose(y, net.layers[1].shortcut.forward(h)[0])
     assert y.shape == (3, 4, 4, 4)
+
+
+@pytest.mark.parametrize("upto", [None, 0])
+def test_forward_casts_a_batch_of_another_dtype_to_the_networks(upto):
+    """Layers see the network's dtype only: kernels that hand raw memory to BLAS need one dtype."""
+    net = Network(layers({"type": "dense", "units": 3}, {"type": "sigmoid"},
+                         {"type": "dense", "units": 2})).build((4,), dtype=np.float32)
+    x = np.random.default_rng(0).standard_normal((5, 4))  # float64
+    y, _ = net.forward(x, upto=upto)
+    assert y.dtype == np.float32
+    np.testing.assert_array_equal(y, net.forward(x.astype(np.float32), upto=upto)[0])
