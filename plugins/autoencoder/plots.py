@@ -159,8 +159,9 @@ def tsne_map(x_train, x_test, *, seed=0):
     rows = np.random.default_rng(seed).permutation(len(x_train))[:TSNE_TRAIN]
     both = np.concatenate([x_train[rows], x_test]).reshape(len(rows) + len(x_test), -1)
     both = both.astype(np.float64)
-    if both.shape[1] > 50:
-        both = PCA(50, random_state=seed).fit_transform(both)
+    components = min(50, len(both))
+    if both.shape[1] > components:
+        both = PCA(components, random_state=seed).fit_transform(both)
     points = TSNE(2, perplexity=min(30.0, (len(both) - 1) / 3), init="pca",
                   random_state=seed).fit_transform(both)
     return points[:len(rows)], points[len(rows):], rows
