@@ -16,7 +16,7 @@ from engine import hookimpl, initializer
 from .datasets import Adding, Copy, PythonDocs, SequentialMNIST
 from .layers import GRU, LSTM, RNN, Embedding, Reshape
 from .trainers import TruncatedBPTT
-from .workloads import LSTMWorkload
+from .workloads import GRUWorkload, LSTMWorkload, RNNWorkload
 
 LAYERS = (RNN, LSTM, GRU, Embedding, Reshape)
 DATASETS = (SequentialMNIST, Adding, Copy, PythonDocs)
@@ -69,3 +69,5 @@ def register_samplers(register):
 @hookimpl
 def register_workloads(register):
     register(LSTMWorkload)
+    register(GRUWorkload)
+    register(RNNWorkload)

@@ -16,7 +16,7 @@ from engine.errors import RedesError
 from engine.runtime import plugins
 
 runner = CliRunner()
-NN_TWINS = ("mlp", "lenet5", "lstm", "autoencoder")  # workloads whose twin is a torch.nn model
+NN_TWINS = ("mlp", "lenet5", "lstm", "gru", "rnn", "autoencoder")  # twins that are torch.nn models
 
 
 def _twin_and_run(workload, batch, n):
@@ -29,13 +29,15 @@ def _twin_and_run(workload, batch, n):
 def _ours_as_torch(run):
     """redes' parameters in the twin's order and layout: dense w is (in, out), nn.Linear's weight
     (out, in); conv w is (filters, channels, kh, kw) in both; an LSTM's wx and wh are
-    nn.LSTM's weight_ih and weight_hh transposed (same gate order i, f, g, o), its b is
-    bias_ih, and PyTorch's second bias bias_hh is a frozen zero; an autoencoder's w, b and c are
+    nn.LSTM's weight_ih and weight_hh transposed (same gate order i, f, g, o; a GRU's r, z,
+    n as nn.GRU's; an RNN's one block), its b is bias_ih, and PyTorch's second bias bias_hh is a
+    frozen zero (a GRU's is its bh); an autoencoder's w, b and c are
     its dense ones plus the decoder's bias."""
     out = []
     for layer in run.network.named_params().values():
-        if "wx" in layer:
-            out += [layer["wx"].T, layer["wh"].T, layer["b"], np.zeros_like(layer["b"])]
+        if "wx" in layer:  # a GRU's second bias bh is PyTorch's bias_hh too
+            bh = layer.get("bh", np.zeros_like(layer["b"]))
+            out += [layer["wx"].T, layer["wh"].T, layer["b"], bh]
         else:
             out += [layer["w"].T if layer["w"].ndim == 2 else layer["w"], layer["b"]]
             out += [layer["c"]] if "c" in layer else []
