@@ -92,6 +92,20 @@ def test_autoencoder_semeion_2d_row(shared_data, tmp_path):
 
 
 @pytest.mark.data
+def test_autoencoder_mnist_2d_row(shared_data, tmp_path):
+    from engine.runtime.resume import run_from_checkpoint
+    from plugins.autoencoder.plots import codes_png
+
+    run_spec("autoencoder_mnist_2d.toml", tmp_path, "--data-dir", shared_data)
+    run = run_from_checkpoint(tmp_path / "autoencoder_mnist_2d.h5", data_dir=shared_data)
+    knn = codes_png(run, tmp_path / "codes.png")
+    assert 0.86 <= knn["knn_codes"] <= 0.92  # 0.893 (seed 0; seed 1: 0.886)
+    assert knn["knn_codes"] > knn["knn_pca"] + 0.4  # PCA 0.424
+    assert 0.14 <= knn["silhouette_codes"] <= 0.25  # 0.181 (seed 1: 0.208)
+    assert knn["silhouette_codes"] > knn["silhouette_pca"] + 0.1  # PCA 0.022
+
+
+@pytest.mark.data
 def test_deep_autoencoder_mnist_row_beats_pca(shared_data, tmp_path):
     from engine.runtime.resume import run_from_checkpoint
     from plugins.autoencoder.plots import pca_error, reconstruction_error
