@@ -420,8 +420,8 @@ def sample(ctx: typer.Context, checkpoint: CheckpointArg,
 def bench(workload: Annotated[str, typer.Argument(
               help="a workload registered by a plugin (`redes plugins` lists them). Built in: mlp "
                    "(784-100-10 sigmoid, SGD), lenet5 (LeNet-5, momentum SGD), rbm (784-500 RBM, "
-                   "CD-1), lstm (LSTM 128 on 28x28 sequences, Adam), autoencoder (784-500-784 "
-                   "tied sigmoid autoencoder, SGD)")] = "mlp",
+                   "CD-1), lstm, gru and rnn (128 units on 28x28 sequences, Adam), autoencoder "
+                   "(784-500-784 tied sigmoid autoencoder, SGD)")] = "mlp",
           batch: Annotated[list[int], typer.Option(help="batch size (repeatable)")] = [10, 128],
           reps: Annotated[int, typer.Option(help="timed epochs (median reported); with --against, epoch pairs")] = 3,
           n: Annotated[int, typer.Option(help="samples per epoch")] = 60000,
