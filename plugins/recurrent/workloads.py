@@ -45,34 +45,35 @@ def _recurrent_flops(gates):
     return 2 * forward + t * 2 * h * gates * h + 2 * h * k
 
 
-class GRUWorkload(Workload):
+class _CellWorkload(Workload):
+    """A cell over sequential MNIST's shape whose twin is ``nn.<torch_cell>``; not registered."""
+
+    shape = (28, 28)
+    against = ("torch",)
+    torch_cell = ""
+
+    def torch_model(self, torch):
+        from engine.commands.bench_torch import make_optimizer
+
+        return _LastState(torch, self.torch_cell, 28, 128, 10), make_optimizer(torch, self.spec)
+
+
+class GRUWorkload(_CellWorkload):
     name = "gru"
     description = ("GRU 128 over 28 steps of 28 features (sequential MNIST), last state -> "
                    "dense 10, softmax cross-entropy, Adam lr 1e-3")
-    shape = (28, 28)
     flops_per_sample = _recurrent_flops(3)
     spec = _spec("gru")
-    against = ("torch",)
-
-    def torch_model(self, torch):
-        from engine.commands.bench_torch import make_optimizer
-
-        return _LastState(torch, "GRU", 28, 128, 10), make_optimizer(torch, self.spec)
+    torch_cell = "GRU"
 
 
-class RNNWorkload(Workload):
+class RNNWorkload(_CellWorkload):
     name = "rnn"
     description = ("Elman RNN 128 (tanh) over 28 steps of 28 features (sequential MNIST), last "
                    "state -> dense 10, softmax cross-entropy, Adam lr 1e-3")
-    shape = (28, 28)
     flops_per_sample = _recurrent_flops(1)
     spec = _spec("rnn")
-    against = ("torch",)
-
-    def torch_model(self, torch):
-        from engine.commands.bench_torch import make_optimizer
-
-        return _LastState(torch, "RNN", 28, 128, 10), make_optimizer(torch, self.spec)
+    torch_cell = "RNN"
 
 
 def _LastState(torch, cell, features, units, classes):

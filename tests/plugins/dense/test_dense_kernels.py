@@ -88,17 +88,10 @@ def test_dense_cpu_matches_naive(n, i, o, dtype):
     rng = np.random.default_rng(3)
     x, w, b = (rng.standard_normal(s).astype(dtype) for s in [(n, i), (i, o), (o,)])
     dy = rng.standard_normal((n, o)).astype(dtype)
-    y = np.empty((n, o), dtype)
-    cpu_kernels.dense_forward(x, w, b, y)
-    np.testing.assert_allclose(y, naive.dense(x, w, b), **TOL[dtype])
-    dx, dw, db = np.empty_like(x), np.empty_like(w), np.empty_like(b)
-    cpu_kernels.dense_backward(x, w, dy, dx, dw, db)
-    for got, ref in zip((dx, dw, db), naive.dense_backward(x, w, dy)):
-        np.testing.assert_allclose(got, ref, **TOL[dtype])
+    dw = _dense_matches_naive(x, w, b, dy, (x, w, dy), dtype)
     dw2, db2 = np.empty_like(w), np.empty_like(b)
     cpu_kernels.dense_backward(x, w, dy, None, dw2, db2)  # first layer: no input gradient
     np.testing.assert_array_equal(dw2, dw)
-
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -127,13 +120,21 @@ def test_dense_cpu_reads_operands_of_any_layout(layout, dtype):
     x_v, w_v, dy_v = view(x), view(w), view(dy)
     x, w, dy = (np.ascontiguousarray(v) for v in (x_v, w_v, dy_v))  # what the views hold
     b = rng.standard_normal(o).astype(dtype)
-    y = np.empty((n, o), dtype)
-    cpu_kernels.dense_forward(x_v, w_v, b, y)
+    _dense_matches_naive(x, w, b, dy, (x_v, w_v, dy_v), dtype)
+
+
+def _dense_matches_naive(x, w, b, dy, operands, dtype):
+    """The CPU dense kernels on ``operands`` (x, w, dy or views holding them) against the naive
+    forward and backward of x, w, b, dy; returns the kernel's dw."""
+    xk, wk, dyk = operands
+    y = np.empty((x.shape[0], w.shape[1]), dtype)
+    cpu_kernels.dense_forward(xk, wk, b, y)
     np.testing.assert_allclose(y, naive.dense(x, w, b), **TOL[dtype])
     dx, dw, db = np.empty_like(x), np.empty_like(w), np.empty_like(b)
-    cpu_kernels.dense_backward(x_v, w_v, dy_v, dx, dw, db)
+    cpu_kernels.dense_backward(xk, wk, dyk, dx, dw, db)
     for got, ref in zip((dx, dw, db), naive.dense_backward(x, w, dy)):
         np.testing.assert_allclose(got, ref, **TOL[dtype])
+    return dw
 
 
 @pytest.mark.parametrize("fn", ["sigmoid", "tanh", "lecun_tanh"])
